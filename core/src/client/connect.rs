@@ -1,0 +1,67 @@
+//! The CONNECT options a client sends.
+
+use serde::Deserialize;
+
+/// CONNECT JSON, unmarshalled on top of nats-server's defaults
+/// (`verbose`, `pedantic` and `echo` are true when absent).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ConnectOptions {
+    /// `+OK` after each accepted op.
+    pub verbose: bool,
+    /// Check publish subjects.
+    pub pedantic: bool,
+    /// Deliver the connection's own messages to itself.
+    pub echo: bool,
+    /// Token.
+    pub auth_token: Option<String>,
+    /// User.
+    pub user: Option<String>,
+    /// Password.
+    pub pass: Option<String>,
+    /// Client name.
+    pub name: String,
+    /// Client language.
+    pub lang: String,
+    /// Client library version.
+    pub version: String,
+    /// 0, or 1 for async INFO support.
+    pub protocol: i64,
+    /// HPUB/HMSG support.
+    pub headers: bool,
+    /// 503 status for requests nobody answers.
+    pub no_responders: bool,
+    /// Legacy field; present means failure.
+    pub account: Option<serde_json::Value>,
+    /// Legacy field; present means failure.
+    pub new_account: Option<serde_json::Value>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> ConnectOptions {
+        ConnectOptions {
+            verbose: true,
+            pedantic: true,
+            echo: true,
+            auth_token: None,
+            user: None,
+            pass: None,
+            name: String::new(),
+            lang: String::new(),
+            version: String::new(),
+            protocol: 0,
+            headers: false,
+            no_responders: false,
+            account: None,
+            new_account: None,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Parses CONNECT JSON; `None` if it is not valid for the Go decoder
+    /// either (such a CONNECT closes the connection without `-ERR`).
+    pub fn parse(json: &[u8]) -> Option<ConnectOptions> {
+        serde_json::from_slice(json).ok()
+    }
+}

@@ -1,0 +1,737 @@
+//! One client connection's protocol state machine.
+//!
+//! Inputs: [`Connection::receive`] with bytes read from the socket, and
+//! [`Connection::handle_timeout`] when [`Connection::poll_timeout`] passes.
+//! Outputs: bytes in [`Connection::outbox`] (and in other connections'
+//! outboxes, whose writers are woken at the end of each input call), the
+//! next deadline, and [`Connection::is_closed`].
+//!
+//! The drain rule for a runtime, after every input call:
+//! 1. write what [`crate::Outbox::take`] hands out (the own outbox's writer
+//!    is woken like any other);
+//! 2. re-arm its timer at [`Connection::poll_timeout`];
+//! 3. if [`Connection::is_closed`], stop reading, finish writing until
+//!    `take` says [`crate::outbox::Take::Closed`], then drop the socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rustc_hash::FxHashMap;
+
+use crate::client::connect::ConnectOptions;
+use crate::client::encode::{write_msg, write_no_responders};
+use crate::client::info::Info;
+use crate::client::parser::{parse, ClientOp, Limits, Need, Parsed};
+use crate::errors::{text, write_err, CloseReason, Fault};
+use crate::options::COMPAT_VERSION;
+use crate::outbox::{Append, Outbox};
+use crate::rng::Rng;
+use crate::server::{Account, Server};
+use crate::subject;
+use crate::sublist::{Claim, Matches, Subscription};
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Accepted; waiting for CONNECT (other ops allowed when no auth).
+    AwaitConnect,
+    /// CONNECT processed.
+    Ready,
+    /// Closed or closing; no more input is processed.
+    Closed,
+}
+
+/// Cached lookups beyond this many are dropped wholesale: bounded memory
+/// for clients that publish to endless distinct subjects.
+const CACHE_MAX: usize = 512;
+
+/// Partial-frame buffers larger than this are freed after use.
+const PARTIAL_KEEP: usize = 16 * 1024;
+
+/// A client connection. See the module docs for how to drive it.
+#[derive(Debug)]
+pub struct Connection {
+    server: Arc<Server>,
+    account: Arc<Account>,
+    cid: u64,
+    peer: SocketAddr,
+    state: State,
+    opts: ConnectOptions,
+    outbox: Arc<Outbox>,
+    /// Bytes of one incomplete frame carried over between reads.
+    partial: Vec<u8>,
+    subs: FxHashMap<Bytes, Arc<Subscription>>,
+    cache: FxHashMap<Box<[u8]>, Arc<Matches>>,
+    cache_generation: u64,
+    rng: Rng,
+    /// Outboxes appended to during the current input call.
+    wake: Vec<Arc<Outbox>>,
+    auth_deadline: Option<Instant>,
+    next_ping: Instant,
+    pings_out: u32,
+    ping_sent_at: Option<Instant>,
+    rtt: Option<Duration>,
+    last_activity: Instant,
+    sent_connect_info: bool,
+    in_msgs: u64,
+    in_bytes: u64,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        server: Arc<Server>,
+        cid: u64,
+        peer: SocketAddr,
+        seed: u64,
+        now: Instant,
+        over_limit: bool,
+    ) -> Connection {
+        let opts = server.options();
+        let outbox = Arc::new(Outbox::new(cid, opts.max_pending));
+        let auth_deadline = opts.auth_required().then(|| now + opts.effective_auth_timeout());
+        let next_ping = now + opts.ping_interval;
+        let mut c = Connection {
+            account: server.global_account().clone(),
+            server,
+            cid,
+            peer,
+            state: State::AwaitConnect,
+            opts: ConnectOptions::default(),
+            outbox,
+            partial: Vec::new(),
+            subs: FxHashMap::default(),
+            cache: FxHashMap::default(),
+            cache_generation: 0,
+            rng: Rng::new(seed),
+            wake: Vec::new(),
+            auth_deadline,
+            next_ping,
+            pings_out: 0,
+            ping_sent_at: None,
+            rtt: None,
+            last_activity: now,
+            sent_connect_info: false,
+            in_msgs: 0,
+            in_bytes: 0,
+        };
+        c.send_info(false);
+        if over_limit {
+            log::warn!("{} - cid:{} - maximum connections exceeded", c.peer, c.cid);
+            c.fail(Fault::ErrClose(text::MAX_CONNECTIONS), CloseReason::MaxConnectionsExceeded);
+        } else {
+            log::debug!("{} - cid:{} - Client connection created", c.peer, c.cid);
+        }
+        c.flush_wakes();
+        c
+    }
+
+    /// The connection id (`client_id` in INFO, `cid` in logs and /connz).
+    pub fn cid(&self) -> u64 {
+        self.cid
+    }
+
+    /// The peer address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Lifecycle state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The queue of bytes for this connection's socket.
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// True once the connection is closing: stop reading, drain the outbox.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed || self.outbox.is_closed()
+    }
+
+    /// Why it closed.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.outbox.close_reason()
+    }
+
+    /// The next instant at which [`Connection::handle_timeout`] must run.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == State::Closed {
+            return None;
+        }
+        Some(match self.auth_deadline {
+            Some(a) => a.min(self.next_ping),
+            None => self.next_ping,
+        })
+    }
+
+    /// Feeds bytes read from the socket. Frames may be split anywhere and
+    /// many may arrive at once.
+    pub fn receive(&mut self, data: &[u8], now: Instant) {
+        if self.is_closed() {
+            self.settle_close();
+            return;
+        }
+        self.last_activity = now;
+        let rest = self.finish_partial(data, now);
+        if let Some(mut data) = rest {
+            let limits = self.limits();
+            while !data.is_empty() && self.state != State::Closed {
+                match parse(data, &limits) {
+                    Ok(Parsed::Op(op, used)) => {
+                        self.apply(op, now);
+                        data = &data[used..];
+                    }
+                    Ok(Parsed::Partial(_)) => {
+                        self.partial.extend_from_slice(data);
+                        break;
+                    }
+                    Err(fault) => {
+                        self.fail_parse(fault);
+                        break;
+                    }
+                }
+            }
+        }
+        self.settle_close();
+        self.flush_wakes();
+    }
+
+    /// Completes a frame carried over from an earlier read using exactly the
+    /// bytes it needs; returns the input that is left, or `None` if all of
+    /// it was consumed (or the connection failed).
+    fn finish_partial<'d>(&mut self, mut data: &'d [u8], now: Instant) -> Option<&'d [u8]> {
+        if self.partial.is_empty() {
+            return Some(data);
+        }
+        let limits = self.limits();
+        loop {
+            let partial = std::mem::take(&mut self.partial);
+            let step = parse(&partial, &limits);
+            match step {
+                Ok(Parsed::Op(op, used)) => {
+                    debug_assert_eq!(used, partial.len());
+                    self.apply(op, now);
+                    let mut partial = partial;
+                    partial.clear();
+                    if partial.capacity() <= PARTIAL_KEEP {
+                        self.partial = partial;
+                    }
+                    return if self.state == State::Closed { None } else { Some(data) };
+                }
+                Ok(Parsed::Partial(need)) => {
+                    self.partial = partial;
+                    let take = match need {
+                        Need::Line => match memchr::memchr(b'\n', data) {
+                            Some(nl) => nl + 1,
+                            None => data.len(),
+                        },
+                        Need::Frame(n) => {
+                            let want = n - self.partial.len();
+                            self.partial.reserve_exact(want.min(data.len()));
+                            want.min(data.len())
+                        }
+                    };
+                    if take == 0 {
+                        return None;
+                    }
+                    self.partial.extend_from_slice(&data[..take]);
+                    data = &data[take..];
+                }
+                Err(fault) => {
+                    self.fail_parse(fault);
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        let o = self.server.options();
+        Limits { max_control_line: o.max_control_line, max_payload: o.max_payload }
+    }
+
+    /// Runs timers that are due: auth timeout, server PINGs, stale detection.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_closed() {
+            self.settle_close();
+            return;
+        }
+        if self.auth_deadline.is_some_and(|d| now >= d) {
+            self.fail(Fault::ErrClose(text::AUTH_TIMEOUT), CloseReason::AuthTimeout);
+        } else if now >= self.next_ping {
+            let interval = self.server.options().ping_interval;
+            self.next_ping = now + interval;
+            let recently_active = now.saturating_duration_since(self.last_activity) < interval;
+            if recently_active && self.rtt.is_some() && self.state == State::Ready {
+                // Busy clients are evidently alive; nats-server skips the PING.
+                self.pings_out = 0;
+            } else if self.pings_out + 1 > self.server.options().ping_max {
+                self.server.stats().stale_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                log::debug!("{} - cid:{} - Stale Client Connection - Closing", self.peer, self.cid);
+                self.fail(Fault::ErrClose(text::STALE), CloseReason::StaleConnection);
+            } else {
+                self.pings_out += 1;
+                self.ping_sent_at = Some(now);
+                self.send_own(b"PING\r\n");
+            }
+        }
+        self.settle_close();
+        self.flush_wakes();
+    }
+
+    /// The socket is gone (EOF or error): release everything.
+    pub fn close(&mut self, reason: CloseReason) {
+        if self.state != State::Closed {
+            self.outbox.close(reason, false);
+            self.teardown();
+        }
+    }
+
+    fn apply(&mut self, op: ClientOp<'_>, now: Instant) {
+        if log::log_enabled!(log::Level::Trace) {
+            self.trace_op(&op);
+        }
+        if self.state == State::AwaitConnect && self.auth_deadline.is_some() && !matches!(op, ClientOp::Connect(_)) {
+            self.fail(Fault::ErrClose(text::AUTH_VIOLATION), CloseReason::AuthViolation);
+            return;
+        }
+        match op {
+            ClientOp::Connect(json) => self.on_connect(json, now),
+            ClientOp::Pub { subject, reply, payload } => self.on_pub(subject, reply, 0, payload),
+            ClientOp::HPub { subject, reply, header_len, message } => {
+                if !self.opts.headers || self.server.options().no_header_support {
+                    self.fail(Fault::Silent("message headers not supported"), CloseReason::ProtocolViolation);
+                    return;
+                }
+                self.on_pub(subject, reply, header_len, message)
+            }
+            ClientOp::Sub { subject, queue, sid } => self.on_sub(subject, queue, sid),
+            ClientOp::Unsub { sid, max } => self.on_unsub(sid, max),
+            ClientOp::Ping => {
+                self.send_own(b"PONG\r\n");
+                if self.state == State::Ready && self.opts.protocol >= 1 && !self.sent_connect_info {
+                    self.sent_connect_info = true;
+                    self.send_info(true);
+                }
+            }
+            ClientOp::Pong => {
+                self.pings_out = 0;
+                if let Some(sent) = self.ping_sent_at.take() {
+                    self.rtt = Some(now.saturating_duration_since(sent));
+                }
+            }
+            ClientOp::Ok => {}
+            ClientOp::Err => self.fail(Fault::Silent("client sent -ERR"), CloseReason::ClientClosed),
+            ClientOp::Info(json) => {
+                if serde_json::from_slice::<serde::de::IgnoredAny>(json).is_err() {
+                    self.fail(Fault::Silent("invalid INFO JSON"), CloseReason::ProtocolViolation);
+                }
+            }
+        }
+    }
+
+    fn on_connect(&mut self, json: &[u8], now: Instant) {
+        let Some(opts) = ConnectOptions::parse(json) else {
+            self.fail(Fault::Silent("invalid CONNECT JSON"), CloseReason::ProtocolViolation);
+            return;
+        };
+        if opts.account.is_some() || opts.new_account.is_some() {
+            self.fail(Fault::ErrClose(text::AUTH_VIOLATION), CloseReason::AuthViolation);
+            return;
+        }
+        if !(0..=1).contains(&opts.protocol) {
+            self.fail(Fault::ErrClose(text::INVALID_PROTOCOL), CloseReason::ProtocolViolation);
+            return;
+        }
+        if opts.no_responders && !opts.headers {
+            self.fail(Fault::ErrClose(text::NO_RESPONDERS_NEEDS_HEADERS), CloseReason::ProtocolViolation);
+            return;
+        }
+        if !self.authenticate(&opts) {
+            log::debug!("{} - cid:{} - authentication error", self.peer, self.cid);
+            self.fail(Fault::ErrClose(text::AUTH_VIOLATION), CloseReason::AuthViolation);
+            return;
+        }
+        let headers = opts.headers && !self.server.options().no_header_support;
+        self.outbox.set_headers(headers);
+        self.opts = opts;
+        self.opts.headers = headers;
+        self.auth_deadline = None;
+        if self.state == State::AwaitConnect {
+            // nats-server's first PING comes soon after CONNECT (2 s or the
+            // interval if shorter, plus up to 20 % jitter), then every interval.
+            let first = self.server.options().ping_interval.min(Duration::from_secs(2));
+            let jitter = first.mul_f64((self.rng.next_u64() % 1000) as f64 / 5000.0);
+            self.next_ping = now + first + jitter;
+        }
+        self.state = State::Ready;
+        if self.opts.verbose {
+            self.send_own(b"+OK\r\n");
+        }
+    }
+
+    fn authenticate(&self, c: &ConnectOptions) -> bool {
+        let o = self.server.options();
+        if !o.auth_required() {
+            return true;
+        }
+        if let Some(token) = &o.token {
+            if c.auth_token.as_deref() == Some(token.as_str()) {
+                return true;
+            }
+        }
+        if let Some(user) = &o.user {
+            let pass_ok = o.password.as_deref().unwrap_or("") == c.pass.as_deref().unwrap_or("");
+            if c.user.as_deref() == Some(user.as_str()) && pass_ok {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn on_pub(&mut self, subject: &[u8], reply: Option<&[u8]>, header_len: usize, message: &[u8]) {
+        self.in_msgs += 1;
+        self.in_bytes += message.len() as u64;
+        if self.opts.pedantic && !subject::is_valid_literal(subject) {
+            self.send_err(text::INVALID_PUBLISH_SUBJECT);
+        }
+        if subject.starts_with(b"_GR_.") || subject.starts_with(b"$NRG.") {
+            self.send_err(&format!("Permissions Violation for Publish to {}", go_quote(subject)));
+            return;
+        }
+        if let Some(r) = reply {
+            if r.starts_with(b"_R_.") || r.starts_with(b"$JS.ACK.") || r.starts_with(b"_GR_.") {
+                self.send_err(&format!("Permissions Violation for Publish with Reply of {}", go_quote(r)));
+                return;
+            }
+        }
+        if self.opts.verbose {
+            self.send_own(b"+OK\r\n");
+        }
+        let matches = self.lookup(subject);
+        let mut delivered = false;
+        for sub in &matches.plain {
+            if !self.opts.echo && sub.cid() == self.cid {
+                continue;
+            }
+            delivered |= self.deliver(sub, subject, reply, header_len, message);
+        }
+        for group in &matches.queues {
+            // Start at a random member; fall through to the next one if the
+            // chosen one cannot take it (closed, at its max, own with echo off).
+            let start = self.rng.below(group.len());
+            for i in 0..group.len() {
+                let sub = &group[(start + i) % group.len()];
+                if !self.opts.echo && sub.cid() == self.cid {
+                    continue;
+                }
+                if self.deliver(sub, subject, reply, header_len, message) {
+                    delivered = true;
+                    break;
+                }
+            }
+        }
+        if !delivered && self.opts.no_responders {
+            if let Some(reply) = reply {
+                self.send_no_responders(subject, reply);
+            }
+        }
+    }
+
+    /// Appends one message to `sub`'s outbox; false if it was not taken.
+    #[inline]
+    fn deliver(
+        &mut self,
+        sub: &Arc<Subscription>,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        header_len: usize,
+        message: &[u8],
+    ) -> bool {
+        let claim = sub.claim();
+        if claim == Claim::Skip {
+            return false;
+        }
+        let headers = sub.outbox.headers();
+        let res = sub.outbox.append(|buf| write_msg(buf, subject, &sub.sid, reply, header_len, message, headers));
+        if claim == Claim::DeliverLast {
+            self.remove_sub(sub);
+        }
+        match res {
+            Append::Queued => {
+                self.mark_wake(&sub.outbox);
+                true
+            }
+            Append::Closed => false,
+            Append::SlowConsumer => {
+                self.server.stats().slow_consumers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                log::info!("cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded", sub.cid(), self.server.options().max_pending);
+                self.mark_wake(&sub.outbox);
+                false
+            }
+        }
+    }
+
+    fn send_no_responders(&mut self, subject: &[u8], reply: &[u8]) {
+        let own = self.account.sublist().matches(reply);
+        let Some(sub) = own.plain.iter().find(|s| s.cid() == self.cid) else { return };
+        let sub = sub.clone();
+        if sub.claim() == Claim::Skip {
+            return;
+        }
+        if let Append::Queued = self.outbox.append(|b| write_no_responders(b, reply, &sub.sid, subject)) {
+            let own = self.outbox.clone();
+            self.mark_wake(&own);
+        }
+    }
+
+    /// Subscriptions matching `subject`, from the per-connection cache while
+    /// the account's index is unchanged.
+    #[inline]
+    fn lookup(&mut self, subject: &[u8]) -> Arc<Matches> {
+        let generation = self.account.generation();
+        if generation != self.cache_generation {
+            self.cache.clear();
+            self.cache_generation = generation;
+        } else if let Some(m) = self.cache.get(subject) {
+            return m.clone();
+        }
+        let m = Arc::new(self.account.sublist().matches(subject));
+        if self.cache.len() >= CACHE_MAX {
+            self.cache.clear();
+        }
+        self.cache.insert(subject.into(), m.clone());
+        m
+    }
+
+    fn on_sub(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+        if !subject::is_valid_subscription(subject) {
+            self.send_err(text::INVALID_SUBJECT);
+            return;
+        }
+        if let Some(existing) = self.subs.get(sid) {
+            if !existing.is_closed() {
+                // A duplicate sid is a no-op that still gets its +OK.
+                if self.opts.verbose {
+                    self.send_own(b"+OK\r\n");
+                }
+                return;
+            }
+        }
+        let max = self.server.options().max_subscriptions;
+        if max > 0 && self.subs.len() >= max {
+            self.subs.retain(|_, s| !s.is_closed());
+            if self.subs.len() >= max {
+                self.send_err(text::MAX_SUBSCRIPTIONS);
+                return;
+            }
+        }
+        let sub = Arc::new(Subscription::new(
+            Bytes::copy_from_slice(subject),
+            queue.map(Bytes::copy_from_slice),
+            Bytes::copy_from_slice(sid),
+            self.outbox.clone(),
+        ));
+        self.account.sublist_mut().insert(sub.clone());
+        self.subs.insert(sub.sid.clone(), sub);
+        if self.opts.verbose {
+            self.send_own(b"+OK\r\n");
+        }
+    }
+
+    fn on_unsub(&mut self, sid: &[u8], max: Option<u64>) {
+        if let Some(sub) = self.subs.get(sid).cloned() {
+            let remove_now = match max {
+                Some(n) if n > 0 => sub.set_max(n),
+                _ => true,
+            };
+            if remove_now {
+                self.subs.remove(sid);
+                self.remove_sub(&sub);
+            }
+        }
+        if self.opts.verbose {
+            self.send_own(b"+OK\r\n");
+        }
+    }
+
+    fn remove_sub(&self, sub: &Arc<Subscription>) {
+        if sub.close() {
+            self.account.sublist_mut().remove(sub);
+        }
+    }
+
+    fn send_info(&mut self, connect_info: bool) {
+        let server = self.server.clone();
+        let o = server.options();
+        let ip = self.peer.ip().to_string();
+        let info = Info {
+            server_id: server.id(),
+            server_name: server.name(),
+            version: COMPAT_VERSION,
+            proto: 1,
+            go: server.version_string(),
+            host: &o.host,
+            port: server.port(),
+            headers: !o.no_header_support,
+            auth_required: o.auth_required(),
+            max_payload: o.max_payload,
+            client_id: self.cid,
+            client_ip: &ip,
+            connect_urls: &[],
+            ldm: false,
+            connect_info,
+            remote_account: connect_info.then(|| self.account.name()),
+            api_lvl: 4,
+            xkey: server.xkey(),
+        };
+        self.outbox.append(|b| info.write(b));
+        let own = self.outbox.clone();
+        self.mark_wake(&own);
+    }
+
+    fn send_own(&mut self, bytes: &[u8]) {
+        if let Append::SlowConsumer = self.outbox.append(|b| b.extend_from_slice(bytes)) {
+            self.server.stats().slow_consumers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let own = self.outbox.clone();
+        self.mark_wake(&own);
+    }
+
+    fn send_err(&mut self, text: &str) {
+        log::debug!("{} - cid:{} - -ERR '{}'", self.peer, self.cid, text);
+        self.outbox.append(|b| write_err(b, text));
+        let own = self.outbox.clone();
+        self.mark_wake(&own);
+    }
+
+    fn fail_parse(&mut self, fault: Fault) {
+        let reason = match &fault {
+            Fault::ErrClose(t) if *t == text::MAX_PAYLOAD => CloseReason::MaxPayloadExceeded,
+            Fault::ErrClose(t) if *t == text::MAX_CONTROL_LINE => CloseReason::MaxControlLineExceeded,
+            _ => CloseReason::ProtocolViolation,
+        };
+        if self.state == State::AwaitConnect && self.auth_deadline.is_some() {
+            // With auth required, anything that is not a CONNECT is an
+            // authorization failure before it is a parse failure.
+            self.fail(Fault::ErrClose(text::AUTH_VIOLATION), CloseReason::AuthViolation);
+            return;
+        }
+        self.fail(fault, reason);
+    }
+
+    fn fail(&mut self, fault: Fault, reason: CloseReason) {
+        match fault {
+            Fault::ErrClose(t) => {
+                log::debug!("{} - cid:{} - -ERR '{}'", self.peer, self.cid, t);
+                self.outbox.append(|b| write_err(b, t));
+                self.outbox.close(reason, true);
+            }
+            Fault::Silent(why) => {
+                log::debug!("{} - cid:{} - closing: {}", self.peer, self.cid, why);
+                self.outbox.close(reason, true);
+            }
+        }
+        self.teardown();
+    }
+
+    /// If another connection closed our outbox (slow consumer), let go of
+    /// our subscriptions now.
+    fn settle_close(&mut self) {
+        if self.state != State::Closed && self.outbox.is_closed() {
+            self.teardown();
+        }
+    }
+
+    fn teardown(&mut self) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.state = State::Closed;
+        if !self.subs.is_empty() {
+            let mut sl = self.account.sublist_mut();
+            for (_, sub) in self.subs.drain() {
+                if sub.close() {
+                    sl.remove(&sub);
+                }
+            }
+        }
+        self.cache.clear();
+        self.partial = Vec::new();
+        let stats = self.server.stats();
+        stats.in_msgs.fetch_add(self.in_msgs, std::sync::atomic::Ordering::Relaxed);
+        stats.in_bytes.fetch_add(self.in_bytes, std::sync::atomic::Ordering::Relaxed);
+        self.server.connection_closed();
+        let own = self.outbox.clone();
+        self.mark_wake(&own);
+        log::debug!(
+            "{} - cid:{} - Client connection closed: {}",
+            self.peer,
+            self.cid,
+            self.outbox.close_reason().map_or("", |r| r.as_str())
+        );
+    }
+
+    #[inline]
+    fn mark_wake(&mut self, outbox: &Arc<Outbox>) {
+        if outbox.mark_queued() {
+            self.wake.push(outbox.clone());
+        }
+    }
+
+    /// Wakes every writer this input call gave data to, once each.
+    fn flush_wakes(&mut self) {
+        for ob in self.wake.drain(..) {
+            ob.wake();
+        }
+    }
+
+    fn trace_op(&self, op: &ClientOp<'_>) {
+        let line = match op {
+            ClientOp::Connect(j) => format!("CONNECT {}", String::from_utf8_lossy(j)),
+            ClientOp::Pub { subject, reply, payload } => format!(
+                "PUB {} {}{}",
+                String::from_utf8_lossy(subject),
+                reply.map(|r| format!("{} ", String::from_utf8_lossy(r))).unwrap_or_default(),
+                payload.len()
+            ),
+            other => format!("{other:?}"),
+        };
+        log::trace!("{} - cid:{} - <<- [{}]", self.peer, self.cid, line);
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.state != State::Closed {
+            self.outbox.close(CloseReason::ClientClosed, false);
+            self.teardown();
+        }
+        self.flush_wakes();
+    }
+}
+
+/// Go's `%q` for the subjects quoted in permission errors: double quotes,
+/// with quotes, backslashes and non-printable bytes escaped.
+fn go_quote(s: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in String::from_utf8_lossy(s).chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

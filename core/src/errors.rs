@@ -1,0 +1,101 @@
+//! Every `-ERR` text the server sends, in one table, and the type that says
+//! what an error does to the connection.
+//!
+//! The strings are nats-server's, byte for byte: client libraries match on
+//! some of them (e.g. `Authorization Violation`, `Stale Connection`).
+
+/// `-ERR` texts exactly as nats-server words them (without quotes or CRLF).
+pub mod text {
+    /// Parser state error: unknown op, empty line, bad CRLF after payload.
+    pub const UNKNOWN_OP: &str = "Unknown Protocol Operation";
+    /// The argument part of a control line is longer than `max_control_line`.
+    pub const MAX_CONTROL_LINE: &str = "maximum control line exceeded";
+    /// PUB/HPUB size above `max_payload`.
+    pub const MAX_PAYLOAD: &str = "Maximum Payload Violation";
+    /// Bad or missing credentials.
+    pub const AUTH_VIOLATION: &str = "Authorization Violation";
+    /// No CONNECT within the auth timeout.
+    pub const AUTH_TIMEOUT: &str = "Authentication Timeout";
+    /// CONNECT `protocol` other than 0 or 1.
+    pub const INVALID_PROTOCOL: &str = "invalid client protocol";
+    /// `no_responders` without `headers`.
+    pub const NO_RESPONDERS_NEEDS_HEADERS: &str = "no responders requires headers support";
+    /// Too many unanswered server PINGs.
+    pub const STALE: &str = "Stale Connection";
+    /// Server-wide connection limit reached.
+    pub const MAX_CONNECTIONS: &str = "maximum connections exceeded";
+    /// SUB with an invalid subject.
+    pub const INVALID_SUBJECT: &str = "Invalid Subject";
+    /// Pedantic publish to a non-literal subject.
+    pub const INVALID_PUBLISH_SUBJECT: &str = "Invalid Publish Subject";
+    /// Per-connection `max_subscriptions` reached.
+    pub const MAX_SUBSCRIPTIONS: &str = "maximum subscriptions exceeded";
+}
+
+/// What an error does on the wire. Every failure the connection can meet is
+/// one of these, so the decision "send -ERR? close?" is made in one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Send `-ERR '<text>'`, flush it, then close.
+    ErrClose(&'static str),
+    /// Close without sending anything; the reason is only logged.
+    Silent(&'static str),
+}
+
+/// Why a connection ended; mirrors nats-server's closed-connection reasons
+/// (shown later by `/connz?state=closed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer closed the socket.
+    ClientClosed,
+    /// A protocol error (with or without `-ERR`).
+    ProtocolViolation,
+    /// Bad credentials.
+    AuthViolation,
+    /// CONNECT did not arrive in time.
+    AuthTimeout,
+    /// Too many PINGs without PONG.
+    StaleConnection,
+    /// Outbound buffer exceeded `max_pending`.
+    SlowConsumerPendingBytes,
+    /// A write made no progress within `write_deadline`.
+    SlowConsumerWriteDeadline,
+    /// Payload above the limit.
+    MaxPayloadExceeded,
+    /// Control line above the limit.
+    MaxControlLineExceeded,
+    /// Connection limit reached at accept.
+    MaxConnectionsExceeded,
+    /// Socket read or write failed.
+    ReadError,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+impl CloseReason {
+    /// The text nats-server shows for this reason in `/connz`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "Client Closed",
+            CloseReason::ProtocolViolation => "Protocol Violation",
+            CloseReason::AuthViolation => "Authentication Failure",
+            CloseReason::AuthTimeout => "Authentication Timeout",
+            CloseReason::StaleConnection => "Stale Connection",
+            CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
+            CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
+            CloseReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
+            CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
+            CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::ReadError => "Read Error",
+            CloseReason::ServerShutdown => "Server Shutdown",
+        }
+    }
+}
+
+/// Appends `-ERR '<text>'\r\n` to `out`.
+pub fn write_err(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(b"-ERR '");
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"'\r\n");
+}

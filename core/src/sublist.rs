@@ -1,0 +1,386 @@
+//! The subject index: subscriptions by subject, with `*` and `>` wildcards
+//! and queue groups.
+//!
+//! A trie with one level per token. Each node keeps its plain subscribers
+//! and its queue groups. Every insert and remove bumps a generation number;
+//! connections cache match results keyed by subject and trust a cached
+//! result only while the generation is unchanged, so the common publish
+//! path takes no lock on the shared index at all.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rustc_hash::FxHashMap;
+
+use crate::outbox::Outbox;
+
+/// One subscription: where matching messages go and how they are labelled.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Subscribed subject, possibly with wildcards.
+    pub subject: Bytes,
+    /// Queue group name.
+    pub queue: Option<Bytes>,
+    /// The subscriber's id for it, echoed in MSG.
+    pub sid: Bytes,
+    /// The subscriber's outbox.
+    pub outbox: Arc<Outbox>,
+    /// Auto-unsubscribe after this many deliveries (0: never).
+    max: AtomicU64,
+    delivered: AtomicU64,
+    /// Set once removed; publishers holding a cached result skip it.
+    closed: AtomicBool,
+}
+
+/// Whether a delivery may go ahead, and whether it was the last one allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Deliver.
+    Deliver,
+    /// Deliver; this was the last delivery `UNSUB sid max` allows, remove it.
+    DeliverLast,
+    /// Do not deliver (closed or over its max).
+    Skip,
+}
+
+impl Subscription {
+    /// A new subscription.
+    pub fn new(subject: Bytes, queue: Option<Bytes>, sid: Bytes, outbox: Arc<Outbox>) -> Subscription {
+        Subscription {
+            subject,
+            queue,
+            sid,
+            outbox,
+            max: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// The connection id of the subscriber.
+    #[inline]
+    pub fn cid(&self) -> u64 {
+        self.outbox.cid()
+    }
+
+    /// Reserves one delivery, honouring the auto-unsubscribe max.
+    #[inline]
+    pub fn claim(&self) -> Claim {
+        if self.closed.load(Ordering::Relaxed) {
+            return Claim::Skip;
+        }
+        let max = self.max.load(Ordering::Relaxed);
+        let n = self.delivered.fetch_add(1, Ordering::Relaxed) + 1;
+        if max == 0 {
+            Claim::Deliver
+        } else if n < max {
+            Claim::Deliver
+        } else if n == max {
+            Claim::DeliverLast
+        } else {
+            Claim::Skip
+        }
+    }
+
+    /// Sets the auto-unsubscribe max; true if it is already reached.
+    pub fn set_max(&self, max: u64) -> bool {
+        self.max.store(max, Ordering::Relaxed);
+        self.delivered.load(Ordering::Relaxed) >= max
+    }
+
+    /// Messages delivered so far.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Marks the subscription removed; true the first time.
+    pub fn close(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    /// True once removed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+}
+
+/// The subscriptions a subject matched.
+#[derive(Debug, Default)]
+pub struct Matches {
+    /// Every plain subscriber gets a copy.
+    pub plain: Vec<Arc<Subscription>>,
+    /// Each group gets one copy, for one of its members.
+    pub queues: Vec<Vec<Arc<Subscription>>>,
+}
+
+impl Matches {
+    /// True if nothing matched.
+    pub fn is_empty(&self) -> bool {
+        self.plain.is_empty() && self.queues.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Level {
+    literal: FxHashMap<Bytes, Node>,
+    star: Option<Box<Node>>,
+    full: Option<Box<Node>>,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    next: Option<Box<Level>>,
+    plain: Vec<Arc<Subscription>>,
+    queues: Vec<(Bytes, Vec<Arc<Subscription>>)>,
+}
+
+impl Node {
+    fn is_empty(&self) -> bool {
+        self.plain.is_empty() && self.queues.is_empty() && self.next.as_ref().is_none_or(|l| l.is_empty())
+    }
+}
+
+impl Level {
+    fn is_empty(&self) -> bool {
+        self.literal.is_empty() && self.star.is_none() && self.full.is_none()
+    }
+}
+
+/// The subject → subscriptions index of one account.
+#[derive(Debug, Default)]
+pub struct Sublist {
+    root: Level,
+    count: usize,
+    generation: Arc<AtomicU64>,
+}
+
+impl Sublist {
+    /// An empty index.
+    pub fn new() -> Sublist {
+        Sublist::default()
+    }
+
+    /// The generation counter, shared so readers can check it lock-free.
+    pub fn generation(&self) -> Arc<AtomicU64> {
+        self.generation.clone()
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Number of subscriptions.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Adds `sub` under its subject (which the caller validated).
+    pub fn insert(&mut self, sub: Arc<Subscription>) {
+        let subject = sub.subject.clone();
+        let mut level = &mut self.root;
+        let mut tokens = tokens(&subject).peekable();
+        let node = loop {
+            let t = tokens.next().expect("validated subjects are non-empty");
+            let node: &mut Node = match t {
+                b"*" => level.star.get_or_insert_with(Default::default),
+                b">" => level.full.get_or_insert_with(Default::default),
+                _ => level.literal.entry(subject.slice_ref(t)).or_default(),
+            };
+            if tokens.peek().is_none() {
+                break node;
+            }
+            level = node.next.get_or_insert_with(Default::default);
+        };
+        match &sub.queue {
+            None => node.plain.push(sub),
+            Some(q) => match node.queues.iter_mut().find(|(name, _)| name == q) {
+                Some((_, members)) => members.push(sub),
+                None => node.queues.push((q.clone(), vec![sub])),
+            },
+        }
+        self.count += 1;
+        self.bump();
+    }
+
+    /// Removes `sub` (matched by identity); true if it was present.
+    pub fn remove(&mut self, sub: &Arc<Subscription>) -> bool {
+        let toks: smallvec::SmallVec<[&[u8]; 8]> = tokens(&sub.subject).collect();
+        let removed = remove_in(&mut self.root, &toks, sub);
+        if removed {
+            self.count -= 1;
+            self.bump();
+        }
+        removed
+    }
+
+    /// Every subscription whose subject matches the literal `subject`.
+    /// A subject with an empty token matches nothing, as in nats-server.
+    pub fn matches(&self, subject: &[u8]) -> Matches {
+        let mut out = Matches::default();
+        let toks: smallvec::SmallVec<[&[u8]; 16]> = tokens(subject).collect();
+        if toks.iter().any(|t| t.is_empty()) {
+            return out;
+        }
+        collect(&self.root, &toks, &mut out);
+        out
+    }
+}
+
+fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
+    s.split(|&b| b == b'.')
+}
+
+fn collect(level: &Level, toks: &[&[u8]], out: &mut Matches) {
+    let Some((first, rest)) = toks.split_first() else { return };
+    if let Some(full) = &level.full {
+        add_node(full, out);
+    }
+    if let Some(star) = &level.star {
+        visit(star, rest, out);
+    }
+    if let Some(node) = level.literal.get(*first) {
+        visit(node, rest, out);
+    }
+}
+
+fn visit(node: &Node, rest: &[&[u8]], out: &mut Matches) {
+    if rest.is_empty() {
+        add_node(node, out);
+    } else if let Some(next) = &node.next {
+        collect(next, rest, out);
+    }
+}
+
+fn add_node(node: &Node, out: &mut Matches) {
+    out.plain.extend(node.plain.iter().cloned());
+    for (name, members) in &node.queues {
+        // Groups are per name across all matching nodes: `foo.*` and
+        // `foo.bar` members of group `q` share one delivery.
+        match out.queues.iter_mut().find(|g| g[0].queue.as_ref() == Some(name)) {
+            Some(group) => group.extend(members.iter().cloned()),
+            None => out.queues.push(members.clone()),
+        }
+    }
+}
+
+fn remove_in(level: &mut Level, toks: &[&[u8]], sub: &Arc<Subscription>) -> bool {
+    let Some((first, rest)) = toks.split_first() else { return false };
+    let (removed, empty) = {
+        let node: &mut Node = match *first {
+            b"*" => match level.star.as_deref_mut() {
+                Some(n) => n,
+                None => return false,
+            },
+            b">" => match level.full.as_deref_mut() {
+                Some(n) => n,
+                None => return false,
+            },
+            t => match level.literal.get_mut(t) {
+                Some(n) => n,
+                None => return false,
+            },
+        };
+        let removed = if rest.is_empty() {
+            remove_from_node(node, sub)
+        } else {
+            match node.next.as_deref_mut() {
+                Some(next) => {
+                    let r = remove_in(next, rest, sub);
+                    if next.is_empty() {
+                        node.next = None;
+                    }
+                    r
+                }
+                None => false,
+            }
+        };
+        (removed, node.is_empty())
+    };
+    if empty {
+        match *first {
+            b"*" => level.star = None,
+            b">" => level.full = None,
+            t => {
+                level.literal.remove(t);
+            }
+        }
+    }
+    removed
+}
+
+fn remove_from_node(node: &mut Node, sub: &Arc<Subscription>) -> bool {
+    match &sub.queue {
+        None => match node.plain.iter().position(|s| Arc::ptr_eq(s, sub)) {
+            Some(i) => {
+                node.plain.swap_remove(i);
+                true
+            }
+            None => false,
+        },
+        Some(q) => {
+            let Some(gi) = node.queues.iter().position(|(name, _)| name == q) else { return false };
+            let members = &mut node.queues[gi].1;
+            let Some(i) = members.iter().position(|s| Arc::ptr_eq(s, sub)) else { return false };
+            members.swap_remove(i);
+            if members.is_empty() {
+                node.queues.swap_remove(gi);
+            }
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(subject: &str, queue: Option<&str>) -> Arc<Subscription> {
+        Arc::new(Subscription::new(
+            Bytes::copy_from_slice(subject.as_bytes()),
+            queue.map(|q| Bytes::copy_from_slice(q.as_bytes())),
+            Bytes::from_static(b"1"),
+            Arc::new(Outbox::new(1, 1 << 20)),
+        ))
+    }
+
+    #[test]
+    fn wildcards() {
+        let mut sl = Sublist::new();
+        for s in ["a.b.c", "a.*.c", "a.>", ">", "a.*", "b"] {
+            sl.insert(sub(s, None));
+        }
+        let names = |subj: &str| {
+            let mut v: Vec<String> = sl
+                .matches(subj.as_bytes())
+                .plain
+                .iter()
+                .map(|s| String::from_utf8_lossy(&s.subject).into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names("a.b.c"), vec![">", "a.*.c", "a.>", "a.b.c"]);
+        assert_eq!(names("a"), vec![">"]);
+        assert_eq!(names("a.x"), vec![">", "a.*", "a.>"]);
+        assert!(names("a..c").is_empty());
+    }
+
+    #[test]
+    fn queues_merge_and_remove() {
+        let mut sl = Sublist::new();
+        let (x, y) = (sub("foo.*", Some("q")), sub("foo.bar", Some("q")));
+        sl.insert(x.clone());
+        sl.insert(y.clone());
+        let m = sl.matches(b"foo.bar");
+        assert_eq!(m.queues.len(), 1);
+        assert_eq!(m.queues[0].len(), 2);
+        let g = sl.generation().load(Ordering::Relaxed);
+        assert!(sl.remove(&x));
+        assert!(!sl.remove(&x));
+        assert!(sl.generation().load(Ordering::Relaxed) > g);
+        assert!(sl.remove(&y));
+        assert_eq!(sl.count(), 0);
+        assert!(sl.root.is_empty());
+    }
+}
