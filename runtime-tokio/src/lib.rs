@@ -1,0 +1,163 @@
+//! natsd on tokio: glue between tokio sockets and timers and the sans-IO
+//! core. One task per connection reads, writes and sleeps; all NATS logic
+//! is in `natsd-core`.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use natsd_core::{CloseReason, Connection, Outbox, Server, Take};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::time::Instant;
+
+/// Size of the per-thread read buffer; connections own no read buffer of
+/// their own, so idle ones cost little.
+const READ_BUF: usize = 64 * 1024;
+
+/// Reads per wake-up before yielding to other connections.
+const READS_PER_TURN: usize = 16;
+
+thread_local! {
+    static READ: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BUF]);
+}
+
+/// Binds the client listener and serves until SIGTERM or SIGINT.
+pub async fn run(server: Arc<Server>) -> io::Result<()> {
+    let o = server.options();
+    let listener = TcpListener::bind((o.host.as_str(), o.port)).await?;
+    natsd_host::ready(&server, listener.local_addr()?);
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tokio::spawn(serve(server.clone(), stream, peer));
+                }
+                Err(e) => {
+                    log::error!("Error accepting client connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            },
+            _ = term.recv() => { natsd_host::shutting_down("terminated"); return Ok(()) }
+            _ = int.recv() => { natsd_host::shutting_down("interrupt"); return Ok(()) }
+        }
+    }
+}
+
+/// Drives one client connection to its end.
+async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let write_deadline = server.options().write_deadline;
+    let mut conn = server.accept(peer, Instant::now().into_std());
+    let outbox = conn.outbox().clone();
+    let mut out = Pending::default();
+    let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
+    tokio::pin!(sleep);
+    loop {
+        let reading = !conn.is_closed();
+        let mut deadline = conn.poll_timeout().map(Instant::from_std);
+        if let Some(stalled) = out.stalled_since {
+            let d = stalled + write_deadline;
+            deadline = Some(deadline.map_or(d, |x| x.min(d)));
+        }
+        if let Some(d) = deadline {
+            if sleep.deadline() != d {
+                sleep.as_mut().reset(d);
+            }
+        }
+        tokio::select! {
+            r = stream.readable(), if reading => {
+                if r.is_err() || !read_ready(&stream, &mut conn) {
+                    conn.close(CloseReason::ClientClosed);
+                }
+            }
+            done = poll_fn(|cx| out.poll_flush(cx, &stream, &outbox)) => {
+                if let Err(e) = done {
+                    log::debug!("{peer} - cid:{} - write error: {e}", conn.cid());
+                    conn.close(CloseReason::ReadError);
+                }
+                break;
+            }
+            () = &mut sleep, if deadline.is_some() => {
+                let now = Instant::now();
+                if out.stalled_since.is_some_and(|s| now >= s + write_deadline) {
+                    outbox.write_timed_out();
+                }
+                conn.handle_timeout(now.into_std());
+            }
+        }
+    }
+}
+
+/// Reads what the socket has (a bounded number of times) into the
+/// per-thread buffer and feeds the core. False on EOF or error.
+fn read_ready(stream: &TcpStream, conn: &mut Connection) -> bool {
+    READ.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        for _ in 0..READS_PER_TURN {
+            match stream.try_read(&mut buf) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    conn.receive(&buf[..n], Instant::now().into_std());
+                    if conn.is_closed() {
+                        return true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+        true
+    })
+}
+
+/// The bytes taken from the outbox and not yet written.
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    off: usize,
+    stalled_since: Option<Instant>,
+}
+
+impl Pending {
+    /// Writes until the outbox is empty (then waits for its waker) or the
+    /// socket is full (then waits for writability). Ready only when the
+    /// outbox is closed and drained, or on a write error.
+    fn poll_flush(&mut self, cx: &mut Context<'_>, stream: &TcpStream, outbox: &Outbox) -> Poll<io::Result<()>> {
+        loop {
+            if self.off == self.buf.len() {
+                self.buf.clear();
+                self.off = 0;
+                self.stalled_since = None;
+                match outbox.take(&mut self.buf, cx.waker()) {
+                    Take::Empty => return Poll::Pending,
+                    Take::Closed => return Poll::Ready(Ok(())),
+                    Take::Data => {}
+                }
+            }
+            match stream.try_write(&self.buf[self.off..]) {
+                Ok(n) => {
+                    self.off += n;
+                    outbox.written(n);
+                    self.stalled_since = None;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.stalled_since.get_or_insert_with(Instant::now);
+                    match stream.poll_write_ready(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Ready(Ok(())) => {}
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
