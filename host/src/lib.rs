@@ -159,3 +159,17 @@ mod tests {
         assert_eq!(timestamp(t), "2025/11/26 03:57:31.981522");
     }
 }
+
+/// For runtimes without their own signal streams: a thread that waits for
+/// SIGTERM or SIGINT, logs nats-server's shutdown lines and exits 0.
+pub fn exit_on_signals() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            shutting_down(if sig == SIGTERM { "terminated" } else { "interrupt" });
+            std::process::exit(0);
+        }
+    })?;
+    Ok(())
+}
