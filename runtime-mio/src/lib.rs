@@ -1,0 +1,422 @@
+//! natsd on mio: glue between mio's edge-triggered readiness and the
+//! sans-IO core. One event loop per core, each on its own thread, owns its
+//! connections outright; the main thread accepts and deals new sockets to
+//! the loops round-robin. All NATS logic is in `natsd-core`.
+//!
+//! Cross-loop traffic: a publisher appends to a subscriber's outbox and
+//! wakes its [`Waker`], which queues the subscriber's token on the owning
+//! loop and, only if that loop is blocked in `poll`, rings its mio waker.
+
+#![forbid(unsafe_code)]
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Wake, Waker};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use natsd_core::{CloseReason, Connection, Server, Take};
+
+/// Size of the per-loop read buffer; connections own no read buffer of
+/// their own, so idle ones cost little.
+const READ_BUF: usize = 64 * 1024;
+
+/// Reads per readiness event before moving on to other connections.
+const READS_PER_TURN: usize = 16;
+
+/// Each loop's mio waker. Connection tokens count up from 0 and are never
+/// reused, so a stale token (in a timer, the wake queue or the readable
+/// list) can only miss, never hit another connection.
+const WAKE: Token = Token(usize::MAX);
+
+/// Binds the client listener and serves until SIGTERM or SIGINT (handled by
+/// `natsd_host::exit_on_signals`, which exits the process).
+pub fn run(server: Arc<Server>) -> io::Result<()> {
+    let o = server.options();
+    let listener = bind(&o.host, o.port)?;
+    let loops = (0..natsd_host::worker_threads())
+        .map(|i| spawn_loop(i, server.clone()))
+        .collect::<io::Result<Vec<_>>>()?;
+    natsd_host::ready(&server, listener.local_addr()?);
+    // Accepting is rare next to reading and writing, so this thread simply
+    // blocks in accept(); round-robin spreads even two connections (a
+    // publisher and a subscriber) over two loops.
+    let listener = std::net::TcpListener::from(listener);
+    listener.set_nonblocking(false)?;
+    for shared in loops.iter().cycle() {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                if let Err(e) = stream.set_nonblocking(true) {
+                    log::error!("Error accepting client connection: {e}");
+                    continue;
+                }
+                lock(&shared.incoming).push((TcpStream::from_std(stream), peer));
+                shared.notify();
+            }
+            Err(e) => {
+                log::error!("Error accepting client connection: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Binds the first address `host` resolves to that accepts the bind; mio's
+/// listener sets SO_REUSEADDR and a backlog of 1024.
+fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, format!("could not resolve {host}"));
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpListener::bind(addr) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Only plain Vecs are behind these locks; a panic elsewhere leaves them usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The part of a loop that other threads touch.
+struct Shared {
+    waker: mio::Waker,
+    /// True while the loop is (about to be) blocked in `poll`: only then is
+    /// the waker's syscall needed; otherwise the loop looks at the queues
+    /// before it next blocks.
+    sleeping: AtomicBool,
+    /// Connections whose outbox woke its writer.
+    ready: Mutex<Vec<Token>>,
+    /// Accepted sockets handed to this loop.
+    incoming: Mutex<Vec<(TcpStream, SocketAddr)>>,
+}
+
+impl Shared {
+    fn notify(&self) {
+        if self.sleeping.swap(false, Ordering::SeqCst) {
+            if let Err(e) = self.waker.wake() {
+                log::error!("Error waking event loop: {e}");
+            }
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !lock(&self.ready).is_empty() || !lock(&self.incoming).is_empty()
+    }
+}
+
+/// The `std::task::Waker` registered with one connection's outbox.
+struct OutboxWaker {
+    shared: Arc<Shared>,
+    token: Token,
+}
+
+impl Wake for OutboxWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        lock(&self.shared.ready).push(self.token);
+        self.shared.notify();
+    }
+}
+
+/// One client: the core's state machine, its socket, and the bytes taken
+/// from its outbox but not yet written.
+struct Client {
+    conn: Connection,
+    stream: TcpStream,
+    waker: Waker,
+    out: Vec<u8>,
+    off: usize,
+    /// When a write first hit WouldBlock with no progress since.
+    stalled_since: Option<Instant>,
+    /// The deadline this client has in the timer heap (others are stale).
+    armed: Option<Instant>,
+    /// Already in the loop's readable list.
+    in_readable: bool,
+}
+
+impl Client {
+    /// Feeds the core up to `READS_PER_TURN` reads. True if the socket may
+    /// still hold data: edge-triggered readiness will not say so again.
+    fn read(&mut self, buf: &mut [u8]) -> bool {
+        for _ in 0..READS_PER_TURN {
+            match self.stream.read(buf) {
+                Ok(0) => {
+                    self.conn.close(CloseReason::ClientClosed);
+                    return false;
+                }
+                Ok(n) => {
+                    self.conn.receive(&buf[..n], Instant::now());
+                    if self.conn.is_closed() {
+                        return false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.conn.close(CloseReason::ClientClosed);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Writes until the outbox is empty (its waker is then registered) or
+    /// the socket is full (mio then reports WRITABLE). False once the outbox
+    /// is closed and drained: drop the socket.
+    fn flush(&mut self, now: Instant) -> io::Result<bool> {
+        let outbox = self.conn.outbox();
+        loop {
+            if self.off == self.out.len() {
+                self.out.clear();
+                self.off = 0;
+                self.stalled_since = None;
+                match outbox.take(&mut self.out, &self.waker) {
+                    Take::Empty => return Ok(true),
+                    Take::Closed => return Ok(false),
+                    Take::Data => {}
+                }
+            }
+            match self.stream.write(&self.out[self.off..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.off += n;
+                    outbox.written(n);
+                    self.stalled_since = None;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.stalled_since.get_or_insert(now);
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The next instant this client needs the loop: the core's timer or the
+    /// write deadline of a stalled write.
+    fn deadline(&self, write_deadline: Duration) -> Option<Instant> {
+        let core = self.conn.poll_timeout();
+        match self.stalled_since.map(|s| s + write_deadline) {
+            Some(w) => Some(core.map_or(w, |c| c.min(w))),
+            None => core,
+        }
+    }
+}
+
+/// One event loop and the connections it owns.
+struct EventLoop {
+    server: Arc<Server>,
+    poll: Poll,
+    shared: Arc<Shared>,
+    clients: HashMap<Token, Client>,
+    next_token: usize,
+    /// Min-heap of (deadline, token); entries whose deadline is no longer
+    /// the client's `armed` one are skipped when they come up.
+    timers: BinaryHeap<Reverse<(Instant, Token)>>,
+    /// Clients that stopped reading at `READS_PER_TURN` before WouldBlock.
+    readable: Vec<Token>,
+    /// Scratch lists, kept to reuse their allocations.
+    work: Vec<Token>,
+    buf: Vec<u8>,
+}
+
+fn spawn_loop(i: usize, server: Arc<Server>) -> io::Result<Arc<Shared>> {
+    let poll = Poll::new()?;
+    let shared = Arc::new(Shared {
+        waker: mio::Waker::new(poll.registry(), WAKE)?,
+        sleeping: AtomicBool::new(false),
+        ready: Mutex::default(),
+        incoming: Mutex::default(),
+    });
+    let mut el = EventLoop {
+        server,
+        poll,
+        shared: shared.clone(),
+        clients: HashMap::new(),
+        next_token: 0,
+        timers: BinaryHeap::new(),
+        readable: Vec::new(),
+        work: Vec::new(),
+        buf: vec![0; READ_BUF],
+    };
+    std::thread::Builder::new().name(format!("natsd-loop-{i}")).spawn(move || {
+        if let Err(e) = el.run() {
+            // A dead loop would strand its clients; fail loudly instead.
+            log::error!("Event loop failed: {e}");
+            std::process::exit(1);
+        }
+    })?;
+    Ok(shared)
+}
+
+impl EventLoop {
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let mut timeout = self.timers.peek().map(|Reverse((at, _))| at.saturating_duration_since(Instant::now()));
+            if !self.readable.is_empty() {
+                timeout = Some(Duration::ZERO);
+            } else if timeout != Some(Duration::ZERO) {
+                // Announce the sleep before the last look at the queues: a
+                // waker either pushed before that look or sees the flag.
+                self.shared.sleeping.store(true, Ordering::SeqCst);
+                if self.shared.has_work() {
+                    self.shared.sleeping.store(false, Ordering::SeqCst);
+                    timeout = Some(Duration::ZERO);
+                }
+            }
+            let polled = self.poll.poll(&mut events, timeout);
+            self.shared.sleeping.store(false, Ordering::SeqCst);
+            match polled {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+                Ok(()) => {}
+            }
+            for ev in &events {
+                if ev.token() != WAKE {
+                    self.on_ready(ev.token(), ev.is_readable() || ev.is_read_closed() || ev.is_error());
+                }
+            }
+            self.accept_incoming();
+            self.read_again();
+            self.fire_timers();
+            self.flush_woken();
+        }
+    }
+
+    /// Reads (if asked and still open), then writes and re-arms.
+    fn on_ready(&mut self, token: Token, readable: bool) {
+        let Some(c) = self.clients.get_mut(&token) else { return };
+        if readable && !c.conn.is_closed() && c.read(&mut self.buf) && !c.in_readable {
+            c.in_readable = true;
+            self.readable.push(token);
+        }
+        self.settle(token);
+    }
+
+    /// After any input: write what the outbox has, then either re-arm the
+    /// client's timer or, once the outbox is closed and drained, drop it.
+    fn settle(&mut self, token: Token) {
+        let Some(c) = self.clients.get_mut(&token) else { return };
+        match c.flush(Instant::now()) {
+            Ok(true) => {
+                let at = c.deadline(self.server.options().write_deadline);
+                if at != c.armed {
+                    c.armed = at;
+                    if let Some(at) = at {
+                        self.timers.push(Reverse((at, token)));
+                    }
+                }
+            }
+            Ok(false) => self.remove(token),
+            Err(e) => {
+                log::debug!("{} - cid:{} - write error: {e}", c.conn.peer(), c.conn.cid());
+                c.conn.close(CloseReason::ReadError);
+                self.remove(token);
+            }
+        }
+    }
+
+    fn remove(&mut self, token: Token) {
+        if let Some(mut c) = self.clients.remove(&token) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+            // Dropping `c.conn` releases whatever the core still holds.
+        }
+    }
+
+    fn accept_incoming(&mut self) {
+        let incoming = std::mem::take(&mut *lock(&self.shared.incoming));
+        for (mut stream, peer) in incoming {
+            let token = Token(self.next_token);
+            self.next_token += 1;
+            // Both interests for life: with edge triggering this costs no
+            // spurious wake-ups and saves a reregister per blocked write.
+            if let Err(e) = self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE) {
+                log::error!("Error registering client connection: {e}");
+                continue;
+            }
+            let conn = self.server.accept(peer, Instant::now());
+            let waker = Waker::from(Arc::new(OutboxWaker { shared: self.shared.clone(), token }));
+            let client = Client {
+                conn,
+                stream,
+                waker,
+                out: Vec::new(),
+                off: 0,
+                stalled_since: None,
+                armed: None,
+                in_readable: false,
+            };
+            self.clients.insert(token, client);
+            // INFO (and, over the connection limit, the -ERR) is queued.
+            self.settle(token);
+        }
+    }
+
+    fn read_again(&mut self) {
+        let mut list = std::mem::take(&mut self.work);
+        std::mem::swap(&mut list, &mut self.readable);
+        for token in list.drain(..) {
+            if let Some(c) = self.clients.get_mut(&token) {
+                c.in_readable = false;
+                self.on_ready(token, true);
+            }
+        }
+        self.work = list;
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let write_deadline = self.server.options().write_deadline;
+        while let Some(&Reverse((at, token))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(c) = self.clients.get_mut(&token) else { continue };
+            if c.armed != Some(at) {
+                continue;
+            }
+            c.armed = None;
+            if c.stalled_since.is_some_and(|s| now >= s + write_deadline) {
+                c.conn.outbox().write_timed_out();
+                // The outbox is closed without flushing; abandon what we
+                // hold too, so the next take reports Closed instead of
+                // waiting on a peer that does not read.
+                c.out.clear();
+                c.off = 0;
+            }
+            c.conn.handle_timeout(now);
+            self.settle(token);
+        }
+        // Re-arming leaves stale entries behind; keep the heap bounded.
+        if self.timers.len() > 2 * self.clients.len() + 64 {
+            let clients = &self.clients;
+            self.timers.retain(|Reverse((at, t))| clients.get(t).is_some_and(|c| c.armed == Some(*at)));
+        }
+    }
+
+    /// Writes for every client whose outbox woke its writer.
+    fn flush_woken(&mut self) {
+        let mut list = std::mem::take(&mut self.work);
+        std::mem::swap(&mut list, &mut *lock(&self.shared.ready));
+        for token in list.drain(..) {
+            self.settle(token);
+        }
+        self.work = list;
+    }
+}
