@@ -286,6 +286,9 @@ impl Connection {
 
     /// The socket is gone (EOF or error): release everything.
     pub fn close(&mut self, reason: CloseReason) {
+        if reason == CloseReason::SlowConsumerWriteDeadline {
+            self.server.stats().slow_consumers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if self.state != State::Closed {
             self.outbox.close(reason, false);
             self.teardown();

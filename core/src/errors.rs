@@ -67,8 +67,10 @@ pub enum CloseReason {
     MaxControlLineExceeded,
     /// Connection limit reached at accept.
     MaxConnectionsExceeded,
-    /// Socket read or write failed.
+    /// Socket read failed.
     ReadError,
+    /// Socket write failed.
+    WriteError,
     /// The server is shutting down.
     ServerShutdown,
 }
@@ -88,6 +90,7 @@ impl CloseReason {
             CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
             CloseReason::ReadError => "Read Error",
+            CloseReason::WriteError => "Write Error",
             CloseReason::ServerShutdown => "Server Shutdown",
         }
     }

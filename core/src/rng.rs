@@ -38,7 +38,7 @@ impl Rng {
     /// A number in `0..n` (`n > 0`), by multiply-shift (bias is negligible
     /// for the small `n` of queue groups).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// Fills `buf` with random bytes.

@@ -72,9 +72,7 @@ impl Subscription {
         }
         let max = self.max.load(Ordering::Relaxed);
         let n = self.delivered.fetch_add(1, Ordering::Relaxed) + 1;
-        if max == 0 {
-            Claim::Deliver
-        } else if n < max {
+        if max == 0 || n < max {
             Claim::Deliver
         } else if n == max {
             Claim::DeliverLast

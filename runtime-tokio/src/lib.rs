@@ -79,14 +79,17 @@ async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
             done = poll_fn(|cx| out.poll_flush(cx, &stream, &outbox)) => {
                 if let Err(e) = done {
                     log::debug!("{peer} - cid:{} - write error: {e}", conn.cid());
-                    conn.close(CloseReason::ReadError);
+                    conn.close(CloseReason::WriteError);
                 }
                 break;
             }
             () = &mut sleep, if deadline.is_some() => {
                 let now = Instant::now();
                 if out.stalled_since.is_some_and(|s| now >= s + write_deadline) {
+                    // The peer stopped reading: nothing more can be written.
                     outbox.write_timed_out();
+                    conn.close(CloseReason::SlowConsumerWriteDeadline);
+                    break;
                 }
                 conn.handle_timeout(now.into_std());
             }
