@@ -71,7 +71,10 @@ pub fn run(server: Arc<Server>) -> io::Result<()> {
 /// Binds the first address `host` resolves to that accepts the bind; mio's
 /// listener sets SO_REUSEADDR and a backlog of 1024.
 fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
-    let mut last = io::Error::new(io::ErrorKind::InvalidInput, format!("could not resolve {host}"));
+    let mut last = io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("could not resolve {host}"),
+    );
     for addr in (host, port).to_socket_addrs()? {
         match TcpListener::bind(addr) {
             Ok(l) => return Ok(l),
@@ -140,7 +143,8 @@ struct Client {
     off: usize,
     /// When a write first hit WouldBlock with no progress since.
     stalled_since: Option<Instant>,
-    /// The deadline this client has in the timer heap (others are stale).
+    /// The deadline of this client's live entry in the timer heap (others
+    /// are stale). It is never later than the client's real deadline.
     armed: Option<Instant>,
     /// Already in the loop's readable list.
     in_readable: bool,
@@ -225,12 +229,17 @@ struct EventLoop {
     clients: HashMap<Token, Client>,
     next_token: usize,
     /// Min-heap of (deadline, token); entries whose deadline is no longer
-    /// the client's `armed` one are skipped when they come up.
+    /// the client's `armed` one are skipped when they come up. A deadline
+    /// that moves later (a stalled write made progress) keeps its earlier
+    /// entry, which re-arms when it comes up: one push per stall episode,
+    /// not per write.
     timers: BinaryHeap<Reverse<(Instant, Token)>>,
     /// Clients that stopped reading at `READS_PER_TURN` before WouldBlock.
     readable: Vec<Token>,
-    /// Scratch lists, kept to reuse their allocations.
-    work: Vec<Token>,
+    /// Scratch lists (for `read_again` and `flush_woken`, which nest),
+    /// kept to reuse their allocations.
+    again: Vec<Token>,
+    woken: Vec<Token>,
     buf: Vec<u8>,
 }
 
@@ -250,16 +259,19 @@ fn spawn_loop(i: usize, server: Arc<Server>) -> io::Result<Arc<Shared>> {
         next_token: 0,
         timers: BinaryHeap::new(),
         readable: Vec::new(),
-        work: Vec::new(),
+        again: Vec::new(),
+        woken: Vec::new(),
         buf: vec![0; READ_BUF],
     };
-    std::thread::Builder::new().name(format!("natsd-loop-{i}")).spawn(move || {
-        if let Err(e) = el.run() {
-            // A dead loop would strand its clients; fail loudly instead.
-            log::error!("Event loop failed: {e}");
-            std::process::exit(1);
-        }
-    })?;
+    std::thread::Builder::new()
+        .name(format!("natsd-loop-{i}"))
+        .spawn(move || {
+            if let Err(e) = el.run() {
+                // A dead loop would strand its clients; fail loudly instead.
+                log::error!("Event loop failed: {e}");
+                std::process::exit(1);
+            }
+        })?;
     Ok(shared)
 }
 
@@ -267,7 +279,10 @@ impl EventLoop {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let mut timeout = self.timers.peek().map(|Reverse((at, _))| at.saturating_duration_since(Instant::now()));
+            let mut timeout = self
+                .timers
+                .peek()
+                .map(|Reverse((at, _))| at.saturating_duration_since(Instant::now()));
             if !self.readable.is_empty() {
                 timeout = Some(Duration::ZERO);
             } else if timeout != Some(Duration::ZERO) {
@@ -286,13 +301,16 @@ impl EventLoop {
                 Err(e) => return Err(e),
                 Ok(()) => {}
             }
+            self.read_again();
             for ev in &events {
                 if ev.token() != WAKE {
-                    self.on_ready(ev.token(), ev.is_readable() || ev.is_read_closed() || ev.is_error());
+                    self.on_ready(
+                        ev.token(),
+                        ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                    );
                 }
             }
             self.accept_incoming();
-            self.read_again();
             self.fire_timers();
             self.flush_woken();
         }
@@ -300,31 +318,44 @@ impl EventLoop {
 
     /// Reads (if asked and still open), then writes and re-arms.
     fn on_ready(&mut self, token: Token, readable: bool) {
-        let Some(c) = self.clients.get_mut(&token) else { return };
-        if readable && !c.conn.is_closed() && c.read(&mut self.buf) && !c.in_readable {
+        let Some(c) = self.clients.get_mut(&token) else {
+            return;
+        };
+        let read = readable && !c.conn.is_closed();
+        if read && c.read(&mut self.buf) && !c.in_readable {
             c.in_readable = true;
             self.readable.push(token);
         }
         self.settle(token);
+        if read {
+            // Start the writes to this loop's subscribers now rather than
+            // after every other event: the kernel and the clients then work
+            // while this loop goes on reading.
+            self.flush_woken();
+        }
     }
 
     /// After any input: write what the outbox has, then either re-arm the
     /// client's timer or, once the outbox is closed and drained, drop it.
     fn settle(&mut self, token: Token) {
-        let Some(c) = self.clients.get_mut(&token) else { return };
+        let Some(c) = self.clients.get_mut(&token) else {
+            return;
+        };
         match c.flush(Instant::now()) {
             Ok(true) => {
                 let at = c.deadline(self.server.options().write_deadline);
-                if at != c.armed {
-                    c.armed = at;
-                    if let Some(at) = at {
-                        self.timers.push(Reverse((at, token)));
-                    }
+                if let Some(at) = at.filter(|&at| c.armed.is_none_or(|a| at < a)) {
+                    c.armed = Some(at);
+                    self.timers.push(Reverse((at, token)));
                 }
             }
             Ok(false) => self.remove(token),
             Err(e) => {
-                log::debug!("{} - cid:{} - write error: {e}", c.conn.peer(), c.conn.cid());
+                log::debug!(
+                    "{} - cid:{} - write error: {e}",
+                    c.conn.peer(),
+                    c.conn.cid()
+                );
                 c.conn.close(CloseReason::ReadError);
                 self.remove(token);
             }
@@ -345,12 +376,19 @@ impl EventLoop {
             self.next_token += 1;
             // Both interests for life: with edge triggering this costs no
             // spurious wake-ups and saves a reregister per blocked write.
-            if let Err(e) = self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE) {
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
                 log::error!("Error registering client connection: {e}");
                 continue;
             }
             let conn = self.server.accept(peer, Instant::now());
-            let waker = Waker::from(Arc::new(OutboxWaker { shared: self.shared.clone(), token }));
+            let waker = Waker::from(Arc::new(OutboxWaker {
+                shared: self.shared.clone(),
+                token,
+            }));
             let client = Client {
                 conn,
                 stream,
@@ -368,7 +406,7 @@ impl EventLoop {
     }
 
     fn read_again(&mut self) {
-        let mut list = std::mem::take(&mut self.work);
+        let mut list = std::mem::take(&mut self.again);
         std::mem::swap(&mut list, &mut self.readable);
         for token in list.drain(..) {
             if let Some(c) = self.clients.get_mut(&token) {
@@ -376,7 +414,7 @@ impl EventLoop {
                 self.on_ready(token, true);
             }
         }
-        self.work = list;
+        self.again = list;
     }
 
     fn fire_timers(&mut self) {
@@ -387,11 +425,23 @@ impl EventLoop {
                 break;
             }
             self.timers.pop();
-            let Some(c) = self.clients.get_mut(&token) else { continue };
+            let Some(c) = self.clients.get_mut(&token) else {
+                continue;
+            };
             if c.armed != Some(at) {
                 continue;
             }
             c.armed = None;
+            match c.deadline(write_deadline) {
+                None => continue,
+                Some(d) if d > now => {
+                    // The deadline moved later since this entry was pushed.
+                    c.armed = Some(d);
+                    self.timers.push(Reverse((d, token)));
+                    continue;
+                }
+                Some(_) => {}
+            }
             if c.stalled_since.is_some_and(|s| now >= s + write_deadline) {
                 c.conn.outbox().write_timed_out();
                 // The outbox is closed without flushing; abandon what we
@@ -406,17 +456,18 @@ impl EventLoop {
         // Re-arming leaves stale entries behind; keep the heap bounded.
         if self.timers.len() > 2 * self.clients.len() + 64 {
             let clients = &self.clients;
-            self.timers.retain(|Reverse((at, t))| clients.get(t).is_some_and(|c| c.armed == Some(*at)));
+            self.timers
+                .retain(|Reverse((at, t))| clients.get(t).is_some_and(|c| c.armed == Some(*at)));
         }
     }
 
     /// Writes for every client whose outbox woke its writer.
     fn flush_woken(&mut self) {
-        let mut list = std::mem::take(&mut self.work);
+        let mut list = std::mem::take(&mut self.woken);
         std::mem::swap(&mut list, &mut *lock(&self.shared.ready));
         for token in list.drain(..) {
             self.settle(token);
         }
-        self.work = list;
+        self.woken = list;
     }
 }
