@@ -305,13 +305,13 @@ impl Connection {
         }
         match op {
             ClientOp::Connect(json) => self.on_connect(json, now),
-            ClientOp::Pub { subject, reply, payload } => self.on_pub(subject, reply, 0, payload),
-            ClientOp::HPub { subject, reply, header_len, message } => {
+            ClientOp::Pub { subject, reply, payload, size } => self.on_pub(subject, reply, 0, payload, [b"", size]),
+            ClientOp::HPub { subject, reply, header_len, message, sizes } => {
                 if !self.opts.headers || self.server.options().no_header_support {
                     self.fail(Fault::Silent("message headers not supported"), CloseReason::ProtocolViolation);
                     return;
                 }
-                self.on_pub(subject, reply, header_len, message)
+                self.on_pub(subject, reply, header_len, message, sizes)
             }
             ClientOp::Sub { subject, queue, sid } => self.on_sub(subject, queue, sid),
             ClientOp::Unsub { sid, max } => self.on_unsub(sid, max),
@@ -397,7 +397,7 @@ impl Connection {
         false
     }
 
-    fn on_pub(&mut self, subject: &[u8], reply: Option<&[u8]>, header_len: usize, message: &[u8]) {
+    fn on_pub(&mut self, subject: &[u8], reply: Option<&[u8]>, header_len: usize, message: &[u8], sizes: [&[u8]; 2]) {
         self.in_msgs += 1;
         self.in_bytes += message.len() as u64;
         if self.opts.pedantic && !subject::is_valid_literal(subject) {
@@ -422,7 +422,7 @@ impl Connection {
             if !self.opts.echo && sub.cid() == self.cid {
                 continue;
             }
-            delivered |= self.deliver(sub, subject, reply, header_len, message);
+            delivered |= self.deliver(sub, subject, reply, header_len, message, sizes);
         }
         for group in &matches.queues {
             // Start at a random member; fall through to the next one if the
@@ -433,7 +433,7 @@ impl Connection {
                 if !self.opts.echo && sub.cid() == self.cid {
                     continue;
                 }
-                if self.deliver(sub, subject, reply, header_len, message) {
+                if self.deliver(sub, subject, reply, header_len, message, sizes) {
                     delivered = true;
                     break;
                 }
@@ -455,13 +455,14 @@ impl Connection {
         reply: Option<&[u8]>,
         header_len: usize,
         message: &[u8],
+        sizes: [&[u8]; 2],
     ) -> bool {
         let claim = sub.claim();
         if claim == Claim::Skip {
             return false;
         }
         let headers = sub.outbox.headers();
-        let res = sub.outbox.append(|buf| write_msg(buf, subject, &sub.sid, reply, header_len, message, headers));
+        let res = sub.outbox.append(|buf| write_msg(buf, subject, &sub.sid, reply, header_len, message, headers, sizes));
         if claim == Claim::DeliverLast {
             self.remove_sub(sub);
         }
@@ -695,17 +696,28 @@ impl Connection {
     }
 
     fn trace_op(&self, op: &ClientOp<'_>) {
+        let t = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let opt = |b: Option<&[u8]>| b.map(|b| format!(" {}", t(b))).unwrap_or_default();
         let line = match op {
-            ClientOp::Connect(j) => format!("CONNECT {}", String::from_utf8_lossy(j)),
-            ClientOp::Pub { subject, reply, payload } => format!(
-                "PUB {} {}{}",
-                String::from_utf8_lossy(subject),
-                reply.map(|r| format!("{} ", String::from_utf8_lossy(r))).unwrap_or_default(),
-                payload.len()
-            ),
-            other => format!("{other:?}"),
+            ClientOp::Connect(j) => format!("CONNECT {}", t(j)),
+            ClientOp::Info(j) => format!("INFO {}", t(j)),
+            ClientOp::Pub { subject, reply, size, .. } => format!("PUB {}{} {}", t(subject), opt(*reply), t(size)),
+            ClientOp::HPub { subject, reply, sizes, .. } => {
+                format!("HPUB {}{} {} {}", t(subject), opt(*reply), t(sizes[0]), t(sizes[1]))
+            }
+            ClientOp::Sub { subject, queue, sid } => format!("SUB {}{} {}", t(subject), opt(*queue), t(sid)),
+            ClientOp::Unsub { sid, max } => {
+                format!("UNSUB {}{}", t(sid), max.map(|m| format!(" {m}")).unwrap_or_default())
+            }
+            ClientOp::Ping => "PING".into(),
+            ClientOp::Pong => "PONG".into(),
+            ClientOp::Ok => "OK".into(),
+            ClientOp::Err => "-ERR".into(),
         };
         log::trace!("{} - cid:{} - <<- [{}]", self.peer, self.cid, line);
+        if let ClientOp::Pub { payload: m, .. } | ClientOp::HPub { message: m, .. } = op {
+            log::trace!("{} - cid:{} - <<- MSG_PAYLOAD: [{:?}]", self.peer, self.cid, t(m));
+        }
     }
 }
 

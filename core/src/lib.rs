@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config;
 pub mod client;
 pub mod connection;
 pub mod errors;

@@ -62,6 +62,43 @@ impl ConnectOptions {
     /// Parses CONNECT JSON; `None` if it is not valid for the Go decoder
     /// either (such a CONNECT closes the connection without `-ERR`).
     pub fn parse(json: &[u8]) -> Option<ConnectOptions> {
-        serde_json::from_slice(json).ok()
+        // Go's decoder leaves a field at its default when the JSON says
+        // `null` (async-nats sends `"name":null`), treats a `null` document
+        // as "no fields", and matches keys case-insensitively; serde does
+        // none of that, so normalise the object first.
+        let value: serde_json::Value = serde_json::from_slice(json).ok()?;
+        let object = match value {
+            serde_json::Value::Null => return Some(ConnectOptions::default()),
+            serde_json::Value::Object(o) => o,
+            _ => return None,
+        };
+        let mut fields = serde_json::Map::with_capacity(object.len());
+        for (key, v) in object {
+            if v.is_null() {
+                continue;
+            }
+            let lower = key.to_ascii_lowercase();
+            // An exact-case key wins over a case-insensitive one, as in Go.
+            if lower == key || !fields.contains_key(&lower) {
+                fields.insert(lower, v);
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(fields)).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_decoding_rules() {
+        let c = ConnectOptions::parse(br#"{"verbose":false,"name":null,"echo":null}"#).unwrap();
+        assert!(!c.verbose && c.echo && c.name.is_empty());
+        assert!(ConnectOptions::parse(b"null").unwrap().verbose);
+        assert!(ConnectOptions::parse(b"[]").is_none());
+        assert!(ConnectOptions::parse(br#"{"verbose":"yes"}"#).is_none());
+        assert!(!ConnectOptions::parse(br#"{"Verbose":false}"#).unwrap().verbose);
+        assert!(ConnectOptions::parse(b"{").is_none());
     }
 }

@@ -6,6 +6,10 @@
 /// `message` is headers followed by payload, `header_len` the size of the
 /// header block (0: none). A subscriber without header support gets a plain
 /// MSG with only the payload, as nats-server does.
+///
+/// `sizes` are the header and total size fields as the publisher wrote them
+/// (`[b"", total]` for PUB; empty to compute them): nats-server copies them
+/// verbatim, leading zeros included, unless it strips the headers.
 #[inline]
 #[allow(clippy::too_many_arguments)]
 pub fn write_msg(
@@ -16,6 +20,7 @@ pub fn write_msg(
     header_len: usize,
     message: &[u8],
     subscriber_headers: bool,
+    sizes: [&[u8]; 2],
 ) {
     let mut num = itoa::Buffer::new();
     let (with_headers, body) = if header_len > 0 && subscriber_headers {
@@ -33,11 +38,20 @@ pub fn write_msg(
         out.extend_from_slice(r);
         out.push(b' ');
     }
+    let verbatim = !sizes[1].is_empty() && (with_headers || header_len == 0);
     if with_headers {
-        out.extend_from_slice(num.format(header_len).as_bytes());
+        if verbatim {
+            out.extend_from_slice(sizes[0]);
+        } else {
+            out.extend_from_slice(num.format(header_len).as_bytes());
+        }
         out.push(b' ');
     }
-    out.extend_from_slice(num.format(body.len()).as_bytes());
+    if verbatim {
+        out.extend_from_slice(sizes[1]);
+    } else {
+        out.extend_from_slice(num.format(body.len()).as_bytes());
+    }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out.extend_from_slice(b"\r\n");
@@ -68,15 +82,21 @@ mod tests {
     #[test]
     fn msg_forms() {
         let mut o = Vec::new();
-        write_msg(&mut o, b"greet.joe", b"1", Some(b"reply.1"), 0, b"hello", true);
+        write_msg(&mut o, b"greet.joe", b"1", Some(b"reply.1"), 0, b"hello", true, [b"", b""]);
         assert_eq!(o, b"MSG greet.joe 1 reply.1 5\r\nhello\r\n");
         o.clear();
         let m = b"NATS/1.0\r\nX-Id: 7\r\n\r\nhi";
-        write_msg(&mut o, b"greet.ann", b"1", None, 21, m, true);
+        write_msg(&mut o, b"greet.ann", b"1", None, 21, m, true, [b"", b""]);
         assert_eq!(o, b"HMSG greet.ann 1 21 23\r\nNATS/1.0\r\nX-Id: 7\r\n\r\nhi\r\n");
         o.clear();
-        write_msg(&mut o, b"hh", b"1", None, 21, m, false);
+        write_msg(&mut o, b"hh", b"1", None, 21, m, false, [b"021", b"023"]);
         assert_eq!(o, b"MSG hh 1 2\r\nhi\r\n");
+        o.clear();
+        write_msg(&mut o, b"hh", b"1", None, 21, m, true, [b"021", b"023"]);
+        assert_eq!(o, b"HMSG hh 1 021 023\r\nNATS/1.0\r\nX-Id: 7\r\n\r\nhi\r\n");
+        o.clear();
+        write_msg(&mut o, b"p", b"1", None, 0, b"abc", false, [b"", b"003"]);
+        assert_eq!(o, b"MSG p 1 003\r\nabc\r\n");
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub enum ClientOp<'a> {
         reply: Option<&'a [u8]>,
         /// Message payload.
         payload: &'a [u8],
+        /// The size field as sent (nats-server echoes it verbatim in MSG).
+        size: &'a [u8],
     },
     /// `HPUB <subject> [reply] <hdr> <total>` and headers + payload.
     HPub {
@@ -50,6 +52,8 @@ pub enum ClientOp<'a> {
         header_len: usize,
         /// Header block followed by payload.
         message: &'a [u8],
+        /// The header and total size fields as sent.
+        sizes: [&'a [u8]; 2],
     },
     /// `SUB <subject> [queue] <sid>`.
     Sub {
@@ -152,6 +156,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Fault> {
                 [s, r, n] => (*s, Some(*r), *n),
                 _ => return Err(Fault::Silent("processPub Parse Error")),
             };
+            let size_text = size;
             let size = parse_size(size).ok_or(Fault::Silent("processPub Bad or Missing Size"))?;
             if size > limits.max_payload {
                 return Err(Fault::ErrClose(text::MAX_PAYLOAD));
@@ -160,7 +165,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Fault> {
                 Ok(p) => p,
                 Err(need) => return Ok(Parsed::Partial(need)),
             };
-            Ok(Parsed::Op(ClientOp::Pub { subject, reply, payload }, after + size + 2))
+            Ok(Parsed::Op(ClientOp::Pub { subject, reply, payload, size: size_text }, after + size + 2))
         }
         Kind::HPub => {
             let a = split_args::<4>(args);
@@ -169,6 +174,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Fault> {
                 [s, r, h, t] => (*s, Some(*r), *h, *t),
                 _ => return Err(Fault::Silent("processHeaderPub Parse Error")),
             };
+            let sizes = [hdr, total];
             let hdr = parse_size(hdr).ok_or(Fault::Silent("processHeaderPub Bad or Missing Header Size"))?;
             let total = parse_size(total).ok_or(Fault::Silent("processHeaderPub Bad or Missing Total Size"))?;
             if hdr > total {
@@ -181,7 +187,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Fault> {
                 Ok(p) => p,
                 Err(need) => return Ok(Parsed::Partial(need)),
             };
-            Ok(Parsed::Op(ClientOp::HPub { subject, reply, header_len: hdr, message }, after + total + 2))
+            Ok(Parsed::Op(ClientOp::HPub { subject, reply, header_len: hdr, message, sizes }, after + total + 2))
         }
         Kind::Sub => {
             let a = split_args::<3>(args);
@@ -351,12 +357,18 @@ mod tests {
 
     #[test]
     fn pub_forms() {
-        assert_eq!(op(b"PUB foo 5\r\nhello\r\n"), ClientOp::Pub { subject: b"foo", reply: None, payload: b"hello" });
+        assert_eq!(
+            op(b"PUB foo 5\r\nhello\r\n"),
+            ClientOp::Pub { subject: b"foo", reply: None, payload: b"hello", size: b"5" }
+        );
         assert_eq!(
             op(b"pub\tfoo  bar 0  \r\n\r\n"),
-            ClientOp::Pub { subject: b"foo", reply: Some(b"bar"), payload: b"" }
+            ClientOp::Pub { subject: b"foo", reply: Some(b"bar"), payload: b"", size: b"0" }
         );
-        assert_eq!(op(b"PUB foo 000000001\nx\r\n"), ClientOp::Pub { subject: b"foo", reply: None, payload: b"x" });
+        assert_eq!(
+            op(b"PUB foo 000000001\nx\r\n"),
+            ClientOp::Pub { subject: b"foo", reply: None, payload: b"x", size: b"000000001" }
+        );
     }
 
     #[test]

@@ -1,0 +1,1 @@
+//! nats-server configuration file grammar (work in progress).
