@@ -1,0 +1,73 @@
+//! Clients in other languages, used the way an application would: nats-py
+//! and nats.go run pub/sub, queue groups, request/reply with headers,
+//! no-responders and a reconnect after a server restart against every
+//! binary (`tests/clients/`). Needs python3 with nats-py and go with
+//! Debian's nats.go sources: `bash .ci/setup` installs both. Missing tools
+//! fail the test with that hint rather than skip it.
+
+use std::path::Path;
+use std::process::Command;
+
+use natsd_tests::for_each_server;
+
+fn clients_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/clients"))
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: could not start ({e}); run `bash .ci/setup` first"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn python_nats_py() {
+    for_each_server(|bin| {
+        run(
+            Command::new("timeout")
+                .arg("120")
+                .arg("python3")
+                .arg(clients_dir().join("python_client.py"))
+                .arg(&bin.path),
+            &format!("nats-py against {bin}"),
+        );
+    });
+}
+
+#[test]
+fn go_nats_go() {
+    let dir = tempdir();
+    let exe = dir.join("natsd-go-client");
+    run(
+        Command::new("go")
+            .args(["build", "-o"])
+            .arg(&exe)
+            .arg(".")
+            .current_dir(clients_dir().join("go"))
+            .env("GO111MODULE", "off")
+            .env("GOPATH", "/usr/share/gocode")
+            .env("GOFLAGS", "")
+            .env("GOCACHE", dir.join("gocache")),
+        "building the nats.go client check",
+    );
+    for_each_server(|bin| {
+        run(
+            Command::new("timeout").arg("120").arg(&exe).arg(&bin.path),
+            &format!("nats.go against {bin}"),
+        );
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("natsd-go-client-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
