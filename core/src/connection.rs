@@ -27,6 +27,7 @@ use crate::client::parser::{parse, ClientOp, Limits, Need, Parsed};
 use crate::errors::{text, write_err, CloseReason, Fault};
 use crate::options::COMPAT_VERSION;
 use crate::outbox::{Append, Outbox};
+use crate::registry::{ClientInfo, ClientMeta};
 use crate::rng::Rng;
 use crate::server::{Account, Server};
 use crate::subject;
@@ -77,6 +78,9 @@ pub struct Connection {
     sent_connect_info: bool,
     in_msgs: u64,
     in_bytes: u64,
+    /// The latest `now` the runtime gave us (closing has no clock input).
+    clock: Instant,
+    info: Arc<ClientInfo>,
 }
 
 impl Connection {
@@ -92,6 +96,8 @@ impl Connection {
         let outbox = Arc::new(Outbox::new(cid, opts.max_pending));
         let auth_deadline = opts.auth_required().then(|| now + opts.effective_auth_timeout());
         let next_ping = now + opts.ping_interval;
+        let info = Arc::new(ClientInfo::new(cid, peer, now, outbox.clone(), server.global_account().name()));
+        server.registry().add(info.clone());
         let mut c = Connection {
             account: server.global_account().clone(),
             server,
@@ -115,6 +121,8 @@ impl Connection {
             sent_connect_info: false,
             in_msgs: 0,
             in_bytes: 0,
+            clock: now,
+            info,
         };
         c.send_info(false);
         if over_limit {
@@ -177,6 +185,7 @@ impl Connection {
             return;
         }
         self.last_activity = now;
+        self.clock = now;
         let rest = self.finish_partial(data, now);
         if let Some(mut data) = rest {
             let limits = self.limits();
@@ -197,8 +206,13 @@ impl Connection {
                 }
             }
         }
+        self.publish_counters();
         self.settle_close();
         self.flush_wakes();
+    }
+
+    fn publish_counters(&self) {
+        self.info.publish(self.in_msgs, self.in_bytes, self.last_activity, self.subs.len());
     }
 
     /// Completes a frame carried over from an earlier read using exactly the
@@ -257,6 +271,7 @@ impl Connection {
 
     /// Runs timers that are due: auth timeout, server PINGs, stale detection.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.clock = now;
         if self.is_closed() {
             self.settle_close();
             return;
@@ -325,7 +340,9 @@ impl Connection {
             ClientOp::Pong => {
                 self.pings_out = 0;
                 if let Some(sent) = self.ping_sent_at.take() {
-                    self.rtt = Some(now.saturating_duration_since(sent));
+                    let rtt = now.saturating_duration_since(sent);
+                    self.rtt = Some(rtt);
+                    self.info.set_rtt(rtt);
                 }
             }
             ClientOp::Ok => {}
@@ -362,6 +379,13 @@ impl Connection {
         }
         let headers = opts.headers && !self.server.options().no_header_support;
         self.outbox.set_headers(headers);
+        self.info.set_meta(ClientMeta {
+            name: opts.name.clone(),
+            lang: opts.lang.clone(),
+            version: opts.version.clone(),
+            user: opts.user.clone().filter(|_| self.server.options().user.is_some()),
+            account: self.account.name().to_string(),
+        });
         self.opts = opts;
         self.opts.headers = headers;
         self.auth_deadline = None;
@@ -462,7 +486,8 @@ impl Connection {
             return false;
         }
         let headers = sub.outbox.headers();
-        let res = sub.outbox.append(|buf| write_msg(buf, subject, &sub.sid, reply, header_len, message, headers, sizes));
+        let delivered_len = if headers { message.len() } else { message.len() - header_len };
+        let res = sub.outbox.append_msg(delivered_len, |buf| write_msg(buf, subject, &sub.sid, reply, header_len, message, headers, sizes));
         if claim == Claim::DeliverLast {
             self.remove_sub(sub);
         }
@@ -657,6 +682,7 @@ impl Connection {
             return;
         }
         self.state = State::Closed;
+        self.publish_counters();
         if !self.subs.is_empty() {
             let mut sl = self.account.sublist_mut();
             for (_, sub) in self.subs.drain() {
@@ -671,6 +697,8 @@ impl Connection {
         stats.in_msgs.fetch_add(self.in_msgs, std::sync::atomic::Ordering::Relaxed);
         stats.in_bytes.fetch_add(self.in_bytes, std::sync::atomic::Ordering::Relaxed);
         self.server.connection_closed();
+        let reason = self.outbox.close_reason().unwrap_or(CloseReason::ClientClosed);
+        self.server.registry().remove(self.cid, self.clock, reason, self.server.options().max_closed_clients);
         let own = self.outbox.clone();
         self.mark_wake(&own);
         log::debug!(

@@ -46,6 +46,7 @@ pub mod errors;
 pub mod nkey;
 pub mod options;
 pub mod outbox;
+pub mod registry;
 pub mod rng;
 pub mod server;
 pub mod subject;

@@ -45,6 +45,8 @@ pub struct Options {
     pub token: Option<String>,
     /// `no_header_support`.
     pub no_header_support: bool,
+    /// How many closed connections `/connz?state=closed` remembers.
+    pub max_closed_clients: usize,
     /// `-D`.
     pub debug: bool,
     /// `-V`.
@@ -72,6 +74,7 @@ impl Default for Options {
             password: None,
             token: None,
             no_header_support: false,
+            max_closed_clients: 10_000,
             debug: false,
             trace: false,
             logtime: true,

@@ -57,6 +57,8 @@ struct Inner {
     state: State,
     reason: Option<CloseReason>,
     waker: Option<Waker>,
+    out_msgs: u64,
+    out_bytes: u64,
 }
 
 /// One peer's queue of outbound bytes. See the module docs.
@@ -82,6 +84,8 @@ impl Outbox {
                 state: State::Open,
                 reason: None,
                 waker: None,
+                out_msgs: 0,
+                out_bytes: 0,
             }),
             queued: AtomicBool::new(false),
             headers: AtomicBool::new(false),
@@ -114,6 +118,32 @@ impl Outbox {
             return Append::SlowConsumer;
         }
         Append::Queued
+    }
+
+    /// Appends one delivered message (counted in the out counters by its
+    /// payload size, as nats-server counts).
+    #[inline]
+    pub fn append_msg(&self, payload_len: usize, f: impl FnOnce(&mut Vec<u8>)) -> Append {
+        let mut g = self.lock();
+        if g.state != State::Open {
+            return Append::Closed;
+        }
+        f(&mut g.buf);
+        g.out_msgs += 1;
+        g.out_bytes += payload_len as u64;
+        if g.buf.len() + g.in_flight > g.max_pending {
+            g.buf = Vec::new();
+            g.state = State::Closed;
+            g.reason = Some(CloseReason::SlowConsumerPendingBytes);
+            return Append::SlowConsumer;
+        }
+        Append::Queued
+    }
+
+    /// Messages and payload bytes delivered into this outbox.
+    pub fn out_counters(&self) -> (u64, u64) {
+        let g = self.lock();
+        (g.out_msgs, g.out_bytes)
     }
 
     /// Swaps queued bytes into `spare` (which must be empty), or registers

@@ -9,6 +9,7 @@ use std::time::Instant;
 use crate::connection::Connection;
 use crate::nkey;
 use crate::options::{Options, NATSD_VERSION};
+use crate::registry::Registry;
 use crate::rng::Rng;
 use crate::sublist::Sublist;
 
@@ -83,6 +84,7 @@ pub struct Server {
     stats: Stats,
     /// Set when the runtime knows the real listen port (e.g. after port 0).
     port: AtomicUsize,
+    registry: Registry,
 }
 
 impl Server {
@@ -109,6 +111,7 @@ impl Server {
             seed: Mutex::new(rng),
             stats: Stats::default(),
             port: AtomicUsize::new(port),
+            registry: Registry::default(),
         })
     }
 
@@ -155,6 +158,11 @@ impl Server {
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Live and recently closed clients, for monitoring.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Open client connections.
