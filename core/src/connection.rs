@@ -51,6 +51,76 @@ const CACHE_MAX: usize = 512;
 /// Partial-frame buffers larger than this are freed after use.
 const PARTIAL_KEEP: usize = 16 * 1024;
 
+/// The latest lookup, reused without hashing or reference counting while
+/// the subject repeats and the account's index is unchanged — the common
+/// case of a publisher streaming to one subject.
+#[derive(Debug)]
+struct LastMatch {
+    subject: Vec<u8>,
+    generation: u64,
+    matches: Arc<Matches>,
+}
+
+/// One published message on its way to subscribers.
+struct Msg<'a> {
+    subject: &'a [u8],
+    reply: Option<&'a [u8]>,
+    header_len: usize,
+    message: &'a [u8],
+    sizes: [&'a [u8]; 2],
+}
+
+/// What delivery needs from the publishing connection.
+struct Deliverer<'c> {
+    wake: &'c mut Vec<Arc<Outbox>>,
+    server: &'c Server,
+    account: &'c Account,
+}
+
+impl Deliverer<'_> {
+    /// Appends one message to `sub`'s outbox; false if it was not taken.
+    #[inline]
+    fn deliver(&mut self, sub: &Arc<Subscription>, m: &Msg<'_>) -> bool {
+        let claim = sub.claim();
+        if claim == Claim::Skip {
+            return false;
+        }
+        let headers = sub.outbox.headers();
+        let len = if headers { m.message.len() } else { m.message.len() - m.header_len };
+        let res = sub.outbox.append_msg(len, |buf| {
+            write_msg(buf, m.subject, &sub.sid, m.reply, m.header_len, m.message, headers, m.sizes)
+        });
+        if claim == Claim::DeliverLast && sub.close() {
+            self.account.sublist_mut().remove(sub);
+        }
+        match res {
+            Append::Queued => {
+                mark_wake(self.wake, &sub.outbox);
+                true
+            }
+            Append::Closed => false,
+            Append::SlowConsumer => {
+                self.server.stats().slow_consumers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                log::info!(
+                    "cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                    sub.cid(),
+                    self.server.options().max_pending
+                );
+                mark_wake(self.wake, &sub.outbox);
+                false
+            }
+        }
+    }
+}
+
+/// Records `outbox` for a wake at the end of the input call, once.
+#[inline]
+fn mark_wake(wake: &mut Vec<Arc<Outbox>>, outbox: &Arc<Outbox>) {
+    if outbox.mark_queued() {
+        wake.push(outbox.clone());
+    }
+}
+
 /// A client connection. See the module docs for how to drive it.
 #[derive(Debug)]
 pub struct Connection {
@@ -66,6 +136,7 @@ pub struct Connection {
     subs: FxHashMap<Bytes, Arc<Subscription>>,
     cache: FxHashMap<Box<[u8]>, Arc<Matches>>,
     cache_generation: u64,
+    last: Option<LastMatch>,
     rng: Rng,
     /// Outboxes appended to during the current input call.
     wake: Vec<Arc<Outbox>>,
@@ -110,6 +181,7 @@ impl Connection {
             subs: FxHashMap::default(),
             cache: FxHashMap::default(),
             cache_generation: 0,
+            last: None,
             rng: Rng::new(seed),
             wake: Vec::new(),
             auth_deadline,
@@ -440,24 +512,30 @@ impl Connection {
         if self.opts.verbose {
             self.send_own(b"+OK\r\n");
         }
-        let matches = self.lookup(subject);
+        self.refresh_last(subject);
+        let msg = Msg { subject, reply, header_len, message, sizes };
+        // Borrow fields separately: the cached match is read while the wake
+        // list is written, with no copy or reference count of the match.
+        let Connection { last, wake, server, account, rng, opts, cid, .. } = self;
+        let matches = &last.as_ref().expect("refresh_last fills it").matches;
+        let mut out = Deliverer { wake, server, account };
         let mut delivered = false;
         for sub in &matches.plain {
-            if !self.opts.echo && sub.cid() == self.cid {
+            if !opts.echo && sub.cid() == *cid {
                 continue;
             }
-            delivered |= self.deliver(sub, subject, reply, header_len, message, sizes);
+            delivered |= out.deliver(sub, &msg);
         }
         for group in &matches.queues {
             // Start at a random member; fall through to the next one if the
             // chosen one cannot take it (closed, at its max, own with echo off).
-            let start = self.rng.below(group.len());
+            let start = rng.below(group.len());
             for i in 0..group.len() {
                 let sub = &group[(start + i) % group.len()];
-                if !self.opts.echo && sub.cid() == self.cid {
+                if !opts.echo && sub.cid() == *cid {
                     continue;
                 }
-                if self.deliver(sub, subject, reply, header_len, message, sizes) {
+                if out.deliver(sub, &msg) {
                     delivered = true;
                     break;
                 }
@@ -470,39 +548,24 @@ impl Connection {
         }
     }
 
-    /// Appends one message to `sub`'s outbox; false if it was not taken.
+    /// Makes `self.last` hold the matches for `subject`.
     #[inline]
-    fn deliver(
-        &mut self,
-        sub: &Arc<Subscription>,
-        subject: &[u8],
-        reply: Option<&[u8]>,
-        header_len: usize,
-        message: &[u8],
-        sizes: [&[u8]; 2],
-    ) -> bool {
-        let claim = sub.claim();
-        if claim == Claim::Skip {
-            return false;
-        }
-        let headers = sub.outbox.headers();
-        let delivered_len = if headers { message.len() } else { message.len() - header_len };
-        let res = sub.outbox.append_msg(delivered_len, |buf| write_msg(buf, subject, &sub.sid, reply, header_len, message, headers, sizes));
-        if claim == Claim::DeliverLast {
-            self.remove_sub(sub);
-        }
-        match res {
-            Append::Queued => {
-                self.mark_wake(&sub.outbox);
-                true
+    fn refresh_last(&mut self, subject: &[u8]) {
+        let generation = self.account.generation();
+        if let Some(l) = &self.last {
+            if l.generation == generation && l.subject == subject {
+                return;
             }
-            Append::Closed => false,
-            Append::SlowConsumer => {
-                self.server.stats().slow_consumers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                log::info!("cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded", sub.cid(), self.server.options().max_pending);
-                self.mark_wake(&sub.outbox);
-                false
+        }
+        let matches = self.lookup(subject);
+        match &mut self.last {
+            Some(l) => {
+                l.matches = matches;
+                l.subject.clear();
+                l.subject.extend_from_slice(subject);
+                l.generation = generation;
             }
+            None => self.last = Some(LastMatch { subject: subject.to_vec(), generation, matches }),
         }
     }
 
@@ -692,6 +755,7 @@ impl Connection {
             }
         }
         self.cache.clear();
+        self.last = None;
         self.partial = Vec::new();
         let stats = self.server.stats();
         stats.in_msgs.fetch_add(self.in_msgs, std::sync::atomic::Ordering::Relaxed);
@@ -711,9 +775,7 @@ impl Connection {
 
     #[inline]
     fn mark_wake(&mut self, outbox: &Arc<Outbox>) {
-        if outbox.mark_queued() {
-            self.wake.push(outbox.clone());
-        }
+        mark_wake(&mut self.wake, outbox);
     }
 
     /// Wakes every writer this input call gave data to, once each.

@@ -233,7 +233,9 @@ impl Outbox {
     /// to its wake list (it was not queued yet).
     #[inline]
     pub(crate) fn mark_queued(&self) -> bool {
-        !self.queued.swap(true, Ordering::AcqRel)
+        // A plain load first: while the flag is already set (every message
+        // after the first in a batch), no read-modify-write is needed.
+        !self.queued.load(Ordering::Acquire) && !self.queued.swap(true, Ordering::AcqRel)
     }
 
     /// Whether the owner accepts HMSG.

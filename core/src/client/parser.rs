@@ -11,8 +11,6 @@
 //! whether headers were negotiated) is decided by the connection when it
 //! applies it, with the options in force at that moment.
 
-use smallvec::SmallVec;
-
 use crate::errors::{text, Fault};
 
 /// Limits the parser enforces while framing.
@@ -123,7 +121,83 @@ enum Kind {
 }
 
 /// Parses the operation at the start of `buf`.
+#[inline]
 pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Fault> {
+    if buf.len() > 4
+        && buf[0] | 0x20 == b'p'
+        && buf[1] | 0x20 == b'u'
+        && buf[2] | 0x20 == b'b'
+        && (buf[3] == b' ' || buf[3] == b'\t')
+    {
+        if let Some(parsed) = parse_pub_fast(buf, limits) {
+            return Ok(parsed);
+        }
+    }
+    parse_general(buf, limits)
+}
+
+/// One pass over a well-formed, complete `PUB` control line: finds the
+/// argument boundaries and the line end together. Anything unusual (an
+/// incomplete line, a wrong argument count, a bad size, a line over the
+/// limit, a payload without its CRLF) returns `None` and the general parser
+/// decides, so the two can never disagree.
+#[inline]
+fn parse_pub_fast<'a>(buf: &'a [u8], limits: &Limits) -> Option<Parsed<'a>> {
+    let mut spans = [(0usize, 0usize); 3];
+    let mut n = 0;
+    let mut i = 4;
+    let end = loop {
+        let b = *buf.get(i)?;
+        match b {
+            b' ' | b'\t' => i += 1,
+            b'\r' | b'\n' => break i,
+            _ => {
+                if n == 3 {
+                    return None;
+                }
+                let start = i;
+                while i < buf.len() && !matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
+                    i += 1;
+                }
+                spans[n] = (start, i);
+                n += 1;
+            }
+        }
+    };
+    let after = if buf[end] == b'\r' {
+        if *buf.get(end + 1)? != b'\n' {
+            return None;
+        }
+        end + 2
+    } else {
+        end + 1
+    };
+    if end - 4 > limits.max_control_line {
+        return None;
+    }
+    let tok = |k: usize| &buf[spans[k].0..spans[k].1];
+    let (subject, reply, size_text) = match n {
+        2 => (tok(0), None, tok(1)),
+        3 => (tok(0), Some(tok(1)), tok(2)),
+        _ => return None,
+    };
+    let size = parse_size(size_text)?;
+    if size > limits.max_payload {
+        return None;
+    }
+    let frame_end = after + size + 2;
+    if buf.len() < frame_end {
+        return Some(Parsed::Partial(Need::Frame(frame_end)));
+    }
+    if &buf[after + size..frame_end] != b"\r\n" {
+        return None;
+    }
+    let payload = &buf[after..after + size];
+    Some(Parsed::Op(ClientOp::Pub { subject, reply, payload, size: size_text }, frame_end))
+}
+
+/// The general parser: every op, every error.
+fn parse_general<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Fault> {
     let Some(nl) = memchr::memchr(b'\n', buf) else {
         check_partial_line(buf, limits)?;
         return Ok(Parsed::Partial(Need::Line));
@@ -309,18 +383,40 @@ fn trim_ws_end(s: &[u8]) -> &[u8] {
     &s[..s.len() - n]
 }
 
-/// Splits on runs of spaces/tabs. Collects up to `N + 1` pieces so a caller
-/// can tell "too many" from "exactly N" without allocating.
+/// The arguments of a control line, split on runs of spaces/tabs.
+struct Args<'a> {
+    items: [&'a [u8]; 5],
+    len: usize,
+}
+
+impl<'a> Args<'a> {
+    #[inline]
+    fn as_slice(&self) -> &[&'a [u8]] {
+        &self.items[..self.len]
+    }
+}
+
+/// Splits on runs of spaces/tabs in one pass. Collects up to `N + 1`
+/// pieces so a caller can tell "too many" from "exactly N" without
+/// allocating. `s` has no leading or trailing whitespace.
 #[inline]
-fn split_args<const N: usize>(s: &[u8]) -> SmallVec<[&[u8]; 5]> {
-    let mut out = SmallVec::new();
-    for piece in s.split(|&b| b == b' ' || b == b'\t').filter(|p| !p.is_empty()) {
-        out.push(piece);
-        if out.len() > N {
-            break;
+fn split_args<const N: usize>(s: &[u8]) -> Args<'_> {
+    let mut args = Args { items: [&[]; 5], len: 0 };
+    let mut i = 0;
+    while i < s.len() && args.len <= N {
+        while i < s.len() && (s[i] == b' ' || s[i] == b'\t') {
+            i += 1;
+        }
+        let start = i;
+        while i < s.len() && s[i] != b' ' && s[i] != b'\t' {
+            i += 1;
+        }
+        if i > start {
+            args.items[args.len] = &s[start..i];
+            args.len += 1;
         }
     }
-    out
+    args
 }
 
 /// nats-server's `parseSize`: 1 to 9 ASCII digits, nothing else.

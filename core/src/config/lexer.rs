@@ -500,9 +500,7 @@ fn integer(text: &str) -> LResult<Lexed> {
     };
     // nats-server lets the multiplication wrap around silently (`10e` is a
     // negative number there); an error is the only sane reading.
-    n.checked_mul(mult)
-        .map(Lexed::Int)
-        .ok_or_else(out_of_range)
+    n.checked_mul(mult).map(Lexed::Int).ok_or_else(out_of_range)
 }
 
 /// After `YYYY` (4 digits, checked by the caller) at the `-`: the rest of
@@ -748,9 +746,15 @@ mod tests {
         assert_eq!(lex("1.5"), Ok(Lexed::Float(1.5)));
         assert_eq!(lex("-0.25"), Ok(Lexed::Float(-0.25)));
         assert_eq!(lex_rest("1.5s"), (Lexed::Float(1.5), "s"));
-        assert_eq!(lex("1."), Err("Floats must have a digit after the '.', but got EOF instead.".into()));
+        assert_eq!(
+            lex("1."),
+            Err("Floats must have a digit after the '.', but got EOF instead.".into())
+        );
         assert_eq!(lex(".5"), Err("Floats must start with a digit".into()));
-        assert_eq!(lex("-.5"), Err("Floats must start with a digit, not '.'.".into()));
+        assert_eq!(
+            lex("-.5"),
+            Err("Floats must start with a digit, not '.'.".into())
+        );
         assert_eq!(lex("-x"), Err("Expected a digit but got 'x'.".into()));
     }
 
@@ -760,12 +764,15 @@ mod tests {
             lex("2006-01-02T15:04:05Z"),
             Ok(Lexed::Datetime("2006-01-02T15:04:05Z".into()))
         );
-        assert_eq!(lex("2024-02-29T00:00:00Z").is_ok(), true);
+        assert!(lex("2024-02-29T00:00:00Z").is_ok());
         assert_eq!(
             lex("2023-02-29T00:00:00Z"),
             Err("expected Zulu formatted DateTime, but got '2023-02-29T00:00:00Z'".into())
         );
-        assert_eq!(lex("12-3"), Err("All ISO8601 dates must be in full Zulu form.".into()));
+        assert_eq!(
+            lex("12-3"),
+            Err("All ISO8601 dates must be in full Zulu form.".into())
+        );
         assert_eq!(
             lex("2020-01-01X00:00:00Z"),
             Err("Expected 'T' in ISO8601 datetime, but found 'X' instead.".into())
@@ -777,7 +784,9 @@ mod tests {
         assert_eq!(lex(r#""a\tb\n\r\"\\\x41""#), Ok(s("a\tb\n\r\"\\A")));
         assert_eq!(lex(r#""\xc3\xa9""#), Ok(s("é")));
         assert_eq!(lex(r"'a\qb'"), Ok(s(r"a\qb")));
-        assert!(lex(r#""\q""#).unwrap_err().starts_with("Invalid escape character 'q'."));
+        assert!(lex(r#""\q""#)
+            .unwrap_err()
+            .starts_with("Invalid escape character 'q'."));
         assert_eq!(
             lex(r#""\x4g""#),
             Err("Expected two hexadecimal digits after '\\x', but got '4g'".into())
@@ -806,6 +815,9 @@ mod tests {
         assert_eq!(lex("(\nabc\n)\n"), Ok(s("\nabc\n")));
         assert_eq!(lex("(\nabc\n  )\n)\n"), Ok(s("\nabc\n  )\n")));
         assert_eq!(lex("(\nabc\n)"), Ok(s("\nabc\n)")));
-        assert_eq!(lex("(abc)\n"), Err("Unexpected EOF processing block.".into()));
+        assert_eq!(
+            lex("(abc)\n"),
+            Err("Unexpected EOF processing block.".into())
+        );
     }
 }

@@ -35,7 +35,11 @@ pub(super) struct Shared<'a> {
 }
 
 /// Parses `text` (named `file` in positions) into a map.
-pub(super) fn parse_text(text: &str, file: &str, shared: &mut Shared<'_>) -> Result<Map, ConfigError> {
+pub(super) fn parse_text(
+    text: &str,
+    file: &str,
+    shared: &mut Shared<'_>,
+) -> Result<Map, ConfigError> {
     let mut p = Parser {
         cur: Cursor::new(text),
         file: Arc::from(file),
@@ -271,7 +275,8 @@ impl Parser<'_, '_, '_> {
             }
             Some(q @ ('"' | '\'')) => {
                 self.cur.bump();
-                lexer::quoted_key(&mut self.cur, q, "Unexpected EOF.").map_err(|e| self.lex_error(e))?
+                lexer::quoted_key(&mut self.cur, q, "Unexpected EOF.")
+                    .map_err(|e| self.lex_error(e))?
             }
             _ => {
                 let k = lexer::bare_key(&mut self.cur, None).map_err(|e| self.lex_error(e))?;
@@ -348,7 +353,9 @@ impl Parser<'_, '_, '_> {
                 Some(c @ ('=' | ':')) => {
                     return Err(self.error_here(format!("Unexpected key separator '{c}'.")))
                 }
-                Some(']') => return Err(self.error_here("Unexpected array end ']' processing map.")),
+                Some(']') => {
+                    return Err(self.error_here("Unexpected array end ']' processing map."))
+                }
                 Some(c) if c.is_whitespace() => {
                     self.cur.bump();
                     continue;
@@ -368,17 +375,26 @@ impl Parser<'_, '_, '_> {
                 }
                 Some('"') => {
                     self.cur.bump();
-                    lexer::quoted_key(&mut self.cur, '"', "Unexpected EOF processing double quoted map key.")
-                        .map_err(|e| self.lex_error(e))?
+                    lexer::quoted_key(
+                        &mut self.cur,
+                        '"',
+                        "Unexpected EOF processing double quoted map key.",
+                    )
+                    .map_err(|e| self.lex_error(e))?
                 }
                 Some('\'') => {
                     self.cur.bump();
-                    lexer::quoted_key(&mut self.cur, '\'', "Unexpected EOF processing quoted map key.")
-                        .map_err(|e| self.lex_error(e))?
+                    lexer::quoted_key(
+                        &mut self.cur,
+                        '\'',
+                        "Unexpected EOF processing quoted map key.",
+                    )
+                    .map_err(|e| self.lex_error(e))?
                 }
                 Some(_) => {
-                    let k = lexer::bare_key(&mut self.cur, Some("Unexpected EOF processing map key."))
-                        .map_err(|e| self.lex_error(e))?;
+                    let k =
+                        lexer::bare_key(&mut self.cur, Some("Unexpected EOF processing map key."))
+                            .map_err(|e| self.lex_error(e))?;
                     if k.by_space && k.key.eq_ignore_ascii_case("include") {
                         self.include()?;
                         if self.map_value_end()? == Next::Closed {
@@ -467,7 +483,9 @@ impl Parser<'_, '_, '_> {
                     continue;
                 }
                 // Quirk: a lone `/` gets the comma's message.
-                Some(',' | '/') => return Err(self.error_here("Unexpected array value terminator ','.")),
+                Some(',' | '/') => {
+                    return Err(self.error_here("Unexpected array value terminator ','."))
+                }
                 Some(']') => {
                     self.cur.bump();
                     return Ok(items);
@@ -573,9 +591,14 @@ impl Parser<'_, '_, '_> {
     /// including file's variables.
     fn include(&mut self) -> Result<(), ConfigError> {
         let (loc, path) = lexer::include_path(&mut self.cur).map_err(|e| self.lex_error(e))?;
-        let fail = |this: &Self, why: &str| this.error(loc, format!("error parsing include file '{path}', {why}"));
+        let fail = |this: &Self, why: &str| {
+            this.error(loc, format!("error parsing include file '{path}', {why}"))
+        };
         if self.shared.depth >= MAX_DEPTH {
-            return Err(fail(self, &format!("maximum nesting depth ({MAX_DEPTH}) exceeded")));
+            return Err(fail(
+                self,
+                &format!("maximum nesting depth ({MAX_DEPTH}) exceeded"),
+            ));
         }
         let (name, text) = self
             .shared
