@@ -179,6 +179,7 @@ mod tests {
     use crate::{CloseReason, Options, Server};
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // a test needs some starting instant
     fn counters_and_closed_ring() {
         let server = Server::new(Options { max_closed_clients: 1, ..Options::default() }, 1);
         let t0 = Instant::now();

@@ -62,6 +62,15 @@
 //!   include cycles are an error instead of a stack overflow; nesting is
 //!   limited to 128 levels.
 //! * `\xHH` escapes that do not form UTF-8 become U+FFFD.
+//! * A key left without value before a map's `}` (`x { port: }`) is an
+//!   error. nats-server instead assigns the enclosing map to that key one
+//!   level up (`x { cluster: }` silently means a top-level `cluster {}`);
+//!   its option layer usually rejects the result anyway.
+//! * An unterminated quoted *value* at the very end of the input is an
+//!   error. nats-server sometimes (a lone quote inside an array, or when
+//!   the last part of the string follows an escape) ends the file there
+//!   silently, dropping the unfinished maps and arrays around it. (A lone
+//!   quote in *key* position at the very end is accepted, as there.)
 
 mod lexer;
 mod parser;

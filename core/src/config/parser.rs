@@ -127,7 +127,9 @@ impl Parser<'_, '_, '_> {
                 // Quirk: a lone `/` where an entry may start.
                 Some('/') => return Err(self.error_here("Unexpected EOF.")),
                 Some(_) => {
-                    self.entry()?;
+                    if !self.entry()? {
+                        return Ok(());
+                    }
                     self.top_value_end()?;
                 }
             }
@@ -193,7 +195,9 @@ impl Parser<'_, '_, '_> {
                 Some(_) if self.cur.at_comment() => self.cur.skip_comment(),
                 Some('/') => return Err(self.error_here("Unexpected EOF.")),
                 Some(_) => {
-                    self.entry()?;
+                    if !self.entry()? {
+                        return Ok(());
+                    }
                     if self.braces_value_end()? == Next::Closed {
                         return Ok(());
                     }
@@ -266,8 +270,9 @@ impl Parser<'_, '_, '_> {
     }
 
     /// One `key [=|:] value` at top level or inside top-level braces, or an
-    /// `include`. The cursor is on the key's first character.
-    fn entry(&mut self) -> Result<(), ConfigError> {
+    /// `include`. The cursor is on the key's first character. Returns false
+    /// when the input ended instead (see the quote case).
+    fn entry(&mut self) -> Result<bool, ConfigError> {
         let key_loc = self.cur.loc();
         let key = match self.cur.peek() {
             Some(c @ ('=' | ':')) => {
@@ -275,13 +280,19 @@ impl Parser<'_, '_, '_> {
             }
             Some(q @ ('"' | '\'')) => {
                 self.cur.bump();
+                if self.cur.peek().is_none() {
+                    // Quirk: an opening quote as the very last character
+                    // of the input just ends it.
+                    return Ok(false);
+                }
                 lexer::quoted_key(&mut self.cur, q, "Unexpected EOF.")
                     .map_err(|e| self.lex_error(e))?
             }
             _ => {
                 let k = lexer::bare_key(&mut self.cur, None).map_err(|e| self.lex_error(e))?;
                 if k.by_space && k.key.eq_ignore_ascii_case("include") {
-                    return self.include();
+                    self.include()?;
+                    return Ok(true);
                 }
                 k.key
             }
@@ -297,7 +308,7 @@ impl Parser<'_, '_, '_> {
                 // any other key without value makes nats-server reject the
                 // file ("config is invalid").
                 if key == "}" {
-                    return Ok(());
+                    return Ok(false);
                 }
                 return Err(self.error(key_loc, no_value(&key)));
             }
@@ -310,7 +321,7 @@ impl Parser<'_, '_, '_> {
         if let Some(value) = self.value()? {
             self.set(key, key_loc, value);
         }
-        Ok(())
+        Ok(true)
     }
 
     // ----- values ----------------------------------------------------------
