@@ -20,12 +20,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
+use crate::auth::{self, Credentials};
 use crate::client::connect::ConnectOptions;
 use crate::client::encode::{write_msg, write_no_responders};
-use crate::client::info::Info;
 use crate::client::parser::{parse, ClientOp, Limits, Need, Parsed};
 use crate::errors::{text, write_err, CloseReason, Fault};
-use crate::options::COMPAT_VERSION;
 use crate::outbox::{Append, Outbox};
 use crate::registry::{ClientInfo, ClientMeta};
 use crate::rng::Rng;
@@ -394,7 +393,8 @@ impl Connection {
             ClientOp::Connect(json) => self.on_connect(json, now),
             ClientOp::Pub { subject, reply, payload, size } => self.on_pub(subject, reply, 0, payload, [b"", size]),
             ClientOp::HPub { subject, reply, header_len, message, sizes } => {
-                if !self.opts.headers || self.server.options().no_header_support {
+                // `opts.headers` already folds in the server's no_header_support.
+                if !self.opts.headers {
                     self.fail(Fault::Silent("message headers not supported"), CloseReason::ProtocolViolation);
                     return;
                 }
@@ -444,7 +444,8 @@ impl Connection {
             self.fail(Fault::ErrClose(text::NO_RESPONDERS_NEEDS_HEADERS), CloseReason::ProtocolViolation);
             return;
         }
-        if !self.authenticate(&opts) {
+        let credentials = Self::credentials(&opts);
+        if !auth::check(&self.server.options(), &credentials) {
             log::debug!("{} - cid:{} - authentication error", self.peer, self.cid);
             self.fail(Fault::ErrClose(text::AUTH_VIOLATION), CloseReason::AuthViolation);
             return;
@@ -457,7 +458,9 @@ impl Connection {
             version: opts.version.clone(),
             user: opts.user.clone().filter(|_| self.server.options().user.is_some()),
             account: self.account.name().to_string(),
+            protocol: opts.protocol,
         });
+        self.info.set_credentials(credentials);
         self.opts = opts;
         self.opts.headers = headers;
         self.auth_deadline = None;
@@ -474,23 +477,8 @@ impl Connection {
         }
     }
 
-    fn authenticate(&self, c: &ConnectOptions) -> bool {
-        let o = self.server.options();
-        if !o.auth_required() {
-            return true;
-        }
-        if let Some(token) = &o.token {
-            if c.auth_token.as_deref() == Some(token.as_str()) {
-                return true;
-            }
-        }
-        if let Some(user) = &o.user {
-            let pass_ok = o.password.as_deref().unwrap_or("") == c.pass.as_deref().unwrap_or("");
-            if c.user.as_deref() == Some(user.as_str()) && pass_ok {
-                return true;
-            }
-        }
-        false
+    fn credentials(c: &ConnectOptions) -> Credentials {
+        Credentials { user: c.user.clone(), pass: c.pass.clone(), token: c.auth_token.clone() }
     }
 
     fn on_pub(&mut self, subject: &[u8], reply: Option<&[u8]>, header_len: usize, message: &[u8], sizes: [&[u8]; 2]) {
@@ -660,29 +648,8 @@ impl Connection {
 
     fn send_info(&mut self, connect_info: bool) {
         let server = self.server.clone();
-        let o = server.options();
-        let ip = self.peer.ip().to_string();
-        let info = Info {
-            server_id: server.id(),
-            server_name: server.name(),
-            version: COMPAT_VERSION,
-            proto: 1,
-            go: server.version_string(),
-            host: &o.host,
-            port: server.port(),
-            headers: !o.no_header_support,
-            auth_required: o.auth_required(),
-            max_payload: o.max_payload,
-            client_id: self.cid,
-            client_ip: &ip,
-            connect_urls: &[],
-            ldm: false,
-            connect_info,
-            remote_account: connect_info.then(|| self.account.name()),
-            api_lvl: 4,
-            xkey: server.xkey(),
-        };
-        self.outbox.append(|b| info.write(b));
+        let account = connect_info.then(|| self.account.name());
+        self.outbox.append(|b| server.write_info(b, self.cid, self.peer, account, false));
         let own = self.outbox.clone();
         self.mark_wake(&own);
     }

@@ -38,6 +38,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod client;
@@ -45,6 +46,7 @@ pub mod connection;
 pub mod errors;
 pub mod nkey;
 pub mod options;
+pub mod lame_duck;
 pub mod outbox;
 pub mod registry;
 pub mod rng;

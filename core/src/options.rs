@@ -45,6 +45,10 @@ pub struct Options {
     pub token: Option<String>,
     /// `no_header_support`.
     pub no_header_support: bool,
+    /// Lame duck mode: time over which clients are closed.
+    pub lame_duck_duration: Duration,
+    /// Lame duck mode: wait before the first client is closed.
+    pub lame_duck_grace_period: Duration,
     /// How many closed connections `/connz?state=closed` remembers.
     pub max_closed_clients: usize,
     /// `-D`.
@@ -75,6 +79,8 @@ impl Default for Options {
             token: None,
             no_header_support: false,
             max_closed_clients: 10_000,
+            lame_duck_duration: Duration::from_secs(120),
+            lame_duck_grace_period: Duration::from_secs(10),
             debug: false,
             trace: false,
             logtime: true,

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::auth::Credentials;
 use crate::errors::CloseReason;
 use crate::outbox::Outbox;
 
@@ -25,6 +26,8 @@ pub struct ClientMeta {
     pub user: Option<String>,
     /// The account the client is bound to.
     pub account: String,
+    /// CONNECT `protocol` (1: understands async INFO).
+    pub protocol: i64,
 }
 
 /// A client as monitoring sees it while it is connected.
@@ -39,6 +42,7 @@ pub struct ClientInfo {
     /// Its outbox (pending bytes, out counters).
     pub outbox: Arc<Outbox>,
     meta: Mutex<ClientMeta>,
+    credentials: Mutex<Credentials>,
     in_msgs: AtomicU64,
     in_bytes: AtomicU64,
     /// Nanoseconds after `start` of the last input.
@@ -56,6 +60,7 @@ impl ClientInfo {
             start,
             outbox,
             meta: Mutex::new(ClientMeta { account: account.to_string(), ..ClientMeta::default() }),
+            credentials: Mutex::new(Credentials::default()),
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
             last_activity: AtomicU64::new(0),
@@ -66,6 +71,18 @@ impl ClientInfo {
 
     pub(crate) fn set_meta(&self, meta: ClientMeta) {
         *self.meta.lock().unwrap_or_else(|e| e.into_inner()) = meta;
+    }
+
+    pub(crate) fn set_credentials(&self, c: Credentials) {
+        *self.credentials.lock().unwrap_or_else(|e| e.into_inner()) = c;
+    }
+
+    pub(crate) fn credentials(&self) -> Credentials {
+        self.credentials.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn meta(&self) -> ClientMeta {
+        self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn publish(&self, in_msgs: u64, in_bytes: u64, last_activity: Instant, subscriptions: usize) {
@@ -163,6 +180,15 @@ impl Registry {
         let infos: Vec<Arc<ClientInfo>> = self.live.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
         let mut v: Vec<ClientSnapshot> = infos.iter().map(|i| i.snapshot()).collect();
         v.sort_by_key(|s| s.cid);
+        v
+    }
+
+    /// The live clients themselves (for server-wide actions such as reload
+    /// and lame duck mode).
+    pub fn live_infos(&self) -> Vec<Arc<ClientInfo>> {
+        let mut v: Vec<Arc<ClientInfo>> =
+            self.live.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        v.sort_by_key(|i| i.cid);
         v
     }
 

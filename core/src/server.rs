@@ -6,9 +6,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
+use crate::auth;
+use crate::client::info::Info;
 use crate::connection::Connection;
+use crate::errors::{text, write_err, CloseReason};
+use crate::lame_duck;
 use crate::nkey;
-use crate::options::{Options, NATSD_VERSION};
+use crate::options::{Options, COMPAT_VERSION, NATSD_VERSION};
 use crate::registry::Registry;
 use crate::rng::Rng;
 use crate::sublist::Sublist;
@@ -72,7 +76,8 @@ pub struct Stats {
 /// `Connection`): everything that outlives a single peer.
 #[derive(Debug)]
 pub struct Server {
-    opts: Options,
+    /// Swapped whole by [`Server::reload`]; readers clone the `Arc`.
+    opts: RwLock<Arc<Options>>,
     id: String,
     name: String,
     xkey: String,
@@ -85,6 +90,7 @@ pub struct Server {
     /// Set when the runtime knows the real listen port (e.g. after port 0).
     port: AtomicUsize,
     registry: Registry,
+    lame_duck: Mutex<Option<lame_duck::Schedule>>,
 }
 
 impl Server {
@@ -100,7 +106,7 @@ impl Server {
         let name = opts.server_name.clone().unwrap_or_else(|| id.clone());
         let port = opts.port as usize;
         Arc::new(Server {
-            opts,
+            opts: RwLock::new(Arc::new(opts)),
             id,
             name,
             xkey,
@@ -112,12 +118,114 @@ impl Server {
             stats: Stats::default(),
             port: AtomicUsize::new(port),
             registry: Registry::default(),
+            lame_duck: Mutex::new(None),
         })
     }
 
-    /// The options in force.
-    pub fn options(&self) -> &Options {
-        &self.opts
+    /// The options in force (a reload swaps them; hold the `Arc` only for
+    /// the duration of one decision).
+    pub fn options(&self) -> Arc<Options> {
+        self.opts.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Applies reloaded options. The caller has checked with
+    /// `config::reload_diff` that every change may be applied at run time.
+    /// Clients whose credentials no longer authenticate are closed with
+    /// `-ERR 'Authorization Violation'`, as nats-server does on reload.
+    pub fn reload(&self, new: Options) {
+        let new = Arc::new(new);
+        *self.opts.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+        for info in self.registry.live_infos() {
+            if !auth::check(&new, &info.credentials()) {
+                log::debug!("{} - cid:{} - authorization violation after reload", info.peer, info.cid);
+                info.outbox.append(|b| write_err(b, text::AUTH_VIOLATION));
+                info.outbox.close(CloseReason::AuthViolation, true);
+            }
+        }
+    }
+
+    /// Appends the INFO line for client `cid` at `peer`. `account` is set
+    /// only for the INFO that follows the first PONG (`connect_info`).
+    pub fn write_info(&self, out: &mut Vec<u8>, cid: u64, peer: SocketAddr, account: Option<&str>, ldm: bool) {
+        let o = self.options();
+        let ip = peer.ip().to_string();
+        let info = Info {
+            server_id: &self.id,
+            server_name: &self.name,
+            version: COMPAT_VERSION,
+            proto: 1,
+            go: &self.version_string,
+            host: &o.host,
+            port: self.port(),
+            headers: !o.no_header_support,
+            auth_required: o.auth_required(),
+            max_payload: o.max_payload,
+            client_id: cid,
+            client_ip: &ip,
+            connect_urls: &[],
+            ldm,
+            connect_info: account.is_some(),
+            remote_account: account,
+            api_lvl: 4,
+            xkey: &self.xkey,
+        };
+        info.write(out);
+    }
+
+    /// True once lame duck mode has started (healthz then reports an error).
+    pub fn in_lame_duck(&self) -> bool {
+        self.lame_duck.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// Enters lame duck mode: the runtime must already have stopped
+    /// accepting. Protocol-1 clients get an INFO with `ldm:true`. Returns
+    /// when to call [`Server::lame_duck_step`] next.
+    pub fn enter_lame_duck(&self, now: Instant) -> lame_duck::Step {
+        let o = self.options();
+        {
+            let mut ldm = self.lame_duck.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(s) = ldm.as_ref() {
+                return lame_duck::Step::WaitUntil(s.grace_end.max(now));
+            }
+            *ldm = Some(lame_duck::Schedule::new(now, o.lame_duck_grace_period));
+        }
+        log::info!("Entering lame duck mode, stop accepting new clients");
+        for info in self.registry.live_infos() {
+            if info.meta().protocol >= 1 {
+                info.outbox.append(|b| self.write_info(b, info.cid, info.peer, None, true));
+                info.outbox.wake();
+            }
+        }
+        lame_duck::Step::WaitUntil(now + o.lame_duck_grace_period)
+    }
+
+    /// Closes the clients that are due and says what comes next.
+    pub fn lame_duck_step(&self, now: Instant) -> lame_duck::Step {
+        let o = self.options();
+        let mut guard = self.lame_duck.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(s) = guard.as_mut() else { return lame_duck::Step::Done };
+        if now < s.grace_end {
+            return lame_duck::Step::WaitUntil(s.grace_end);
+        }
+        if !s.started_closing {
+            let spread = o.lame_duck_duration.saturating_sub(o.lame_duck_grace_period);
+            let clients = self.registry.live_infos().iter().map(|i| i.cid).collect();
+            s.plan(clients, spread);
+        }
+        let batch = s.next_batch();
+        let (more, interval) = (!s.pending.is_empty(), s.interval);
+        drop(guard);
+        let live = self.registry.live_infos();
+        for cid in batch {
+            if let Some(info) = live.iter().find(|i| i.cid == cid) {
+                info.outbox.close(CloseReason::ServerShutdown, true);
+            }
+        }
+        if more {
+            lame_duck::Step::WaitUntil(now + interval)
+        } else {
+            lame_duck::Step::Done
+        }
     }
 
     /// The server id (a public nkey).
@@ -177,11 +285,83 @@ impl Server {
         let cid = self.next_cid.fetch_add(1, Ordering::Relaxed);
         let seed = self.seed.lock().unwrap_or_else(|e| e.into_inner()).next_u64();
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
-        let over = self.connections.fetch_add(1, Ordering::AcqRel) >= self.opts.max_connections;
+        let over = self.connections.fetch_add(1, Ordering::AcqRel) >= self.options().max_connections;
         Connection::new(self.clone(), cid, peer, seed, now, over)
     }
 
     pub(crate) fn connection_closed(&self) {
         self.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::outbox::Take;
+
+    fn drain(c: &Connection) -> (String, bool) {
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            match c.outbox().take(&mut buf, Waker::noop()) {
+                Take::Data => {
+                    out.extend_from_slice(&buf);
+                    c.outbox().written(buf.len());
+                    buf.clear();
+                }
+                Take::Empty => return (String::from_utf8_lossy(&out).into_owned(), false),
+                Take::Closed => return (String::from_utf8_lossy(&out).into_owned(), true),
+            }
+        }
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // a test needs some starting instant
+    fn reload_closes_clients_that_no_longer_authenticate() {
+        let opts = Options { user: Some("u".into()), password: Some("p".into()), ..Options::default() };
+        let server = Server::new(opts.clone(), 7);
+        let now = Instant::now();
+        let mut c = server.accept("127.0.0.1:1".parse().unwrap(), now);
+        c.receive(b"CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nPING\r\n", now);
+        assert!(drain(&c).0.ends_with("PONG\r\n"));
+        server.reload(Options { max_payload: 2048, ..opts.clone() });
+        assert_eq!(drain(&c), (String::new(), false), "same credentials stay");
+        assert_eq!(server.options().max_payload, 2048);
+        server.reload(Options { password: Some("changed".into()), ..opts });
+        assert_eq!(drain(&c), ("-ERR 'Authorization Violation'\r\n".into(), true));
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn lame_duck_sequence() {
+        let opts = Options {
+            lame_duck_grace_period: Duration::from_secs(1),
+            lame_duck_duration: Duration::from_secs(31),
+            ..Options::default()
+        };
+        let server = Server::new(opts, 7);
+        let t0 = Instant::now();
+        let mut p1 = server.accept("127.0.0.1:1".parse().unwrap(), t0);
+        let mut p0 = server.accept("127.0.0.1:2".parse().unwrap(), t0);
+        p1.receive(b"CONNECT {\"verbose\":false,\"protocol\":1}\r\n", t0);
+        p0.receive(b"CONNECT {\"verbose\":false,\"protocol\":0}\r\n", t0);
+        drain(&p1);
+        drain(&p0);
+        assert_eq!(server.enter_lame_duck(t0), lame_duck::Step::WaitUntil(t0 + Duration::from_secs(1)));
+        assert!(server.in_lame_duck());
+        let (info, closed) = drain(&p1);
+        assert!(info.starts_with("INFO ") && info.contains("\"ldm\":true"), "{info}");
+        assert!(!closed);
+        assert_eq!(drain(&p0), (String::new(), false), "protocol 0 gets no async INFO");
+        let t1 = t0 + Duration::from_secs(1);
+        let next = server.lame_duck_step(t1);
+        assert_eq!(next, lame_duck::Step::WaitUntil(t1 + Duration::from_secs(1)));
+        assert!(drain(&p1).1, "first client closed after the grace period");
+        assert!(!drain(&p0).1);
+        assert_eq!(server.lame_duck_step(t1 + Duration::from_secs(1)), lame_duck::Step::Done);
+        assert!(drain(&p0).1);
     }
 }
