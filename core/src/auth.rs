@@ -42,12 +42,35 @@ mod tests {
     fn user_and_token() {
         let open = Options::default();
         assert!(check(&open, &Credentials::default()));
-        let o = Options { user: Some("u".into()), password: Some("p".into()), ..Options::default() };
-        let good = Credentials { user: Some("u".into()), pass: Some("p".into()), token: None };
+        let o = Options {
+            user: Some("u".into()),
+            password: Some("p".into()),
+            ..Options::default()
+        };
+        let good = Credentials {
+            user: Some("u".into()),
+            pass: Some("p".into()),
+            token: None,
+        };
         assert!(check(&o, &good));
-        assert!(!check(&o, &Credentials { pass: Some("x".into()), ..good.clone() }));
-        let t = Options { token: Some("s3cr3t".into()), ..Options::default() };
-        assert!(check(&t, &Credentials { token: Some("s3cr3t".into()), ..Default::default() }));
+        assert!(!check(
+            &o,
+            &Credentials {
+                pass: Some("x".into()),
+                ..good.clone()
+            }
+        ));
+        let t = Options {
+            token: Some("s3cr3t".into()),
+            ..Options::default()
+        };
+        assert!(check(
+            &t,
+            &Credentials {
+                token: Some("s3cr3t".into()),
+                ..Default::default()
+            }
+        ));
         assert!(!check(&t, &good));
     }
 }

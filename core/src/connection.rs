@@ -23,7 +23,7 @@ use rustc_hash::FxHashMap;
 use crate::auth::{self, Credentials};
 use crate::client::connect::ConnectOptions;
 use crate::client::encode::{write_msg, write_no_responders};
-use crate::client::parser::{parse, ClientOp, Limits, Need, Parsed};
+use crate::client::parser::{ignores_tail, parse, ClientOp, Limits, Need, Parsed};
 use crate::errors::{text, write_err, CloseReason, Fault};
 use crate::outbox::{Append, Outbox};
 use crate::registry::{ClientInfo, ClientMeta};
@@ -85,9 +85,22 @@ impl Deliverer<'_> {
             return false;
         }
         let headers = sub.outbox.headers();
-        let len = if headers { m.message.len() } else { m.message.len() - m.header_len };
+        let len = if headers {
+            m.message.len()
+        } else {
+            m.message.len() - m.header_len
+        };
         let res = sub.outbox.append_msg(len, |buf| {
-            write_msg(buf, m.subject, &sub.sid, m.reply, m.header_len, m.message, headers, m.sizes)
+            write_msg(
+                buf,
+                m.subject,
+                &sub.sid,
+                m.reply,
+                m.header_len,
+                m.message,
+                headers,
+                m.sizes,
+            )
         });
         if claim == Claim::DeliverLast && sub.close() {
             self.account.sublist_mut().remove(sub);
@@ -99,7 +112,10 @@ impl Deliverer<'_> {
             }
             Append::Closed => false,
             Append::SlowConsumer => {
-                self.server.stats().slow_consumers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.server
+                    .stats()
+                    .slow_consumers
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 log::info!(
                     "cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
                     sub.cid(),
@@ -145,6 +161,9 @@ pub struct Connection {
     ping_sent_at: Option<Instant>,
     rtt: Option<Duration>,
     last_activity: Instant,
+    /// Last op other than PONG: what the ping timer treats as the client
+    /// being busy (a PONG alone does not delay the next PING).
+    last_in: Instant,
     sent_connect_info: bool,
     in_msgs: u64,
     in_bytes: u64,
@@ -164,9 +183,17 @@ impl Connection {
     ) -> Connection {
         let opts = server.options();
         let outbox = Arc::new(Outbox::new(cid, opts.max_pending));
-        let auth_deadline = opts.auth_required().then(|| now + opts.effective_auth_timeout());
+        let auth_deadline = opts
+            .auth_required()
+            .then(|| now + opts.effective_auth_timeout());
         let next_ping = now + opts.ping_interval;
-        let info = Arc::new(ClientInfo::new(cid, peer, now, outbox.clone(), server.global_account().name()));
+        let info = Arc::new(ClientInfo::new(
+            cid,
+            peer,
+            now,
+            outbox.clone(),
+            server.global_account().name(),
+        ));
         server.registry().add(info.clone());
         let mut c = Connection {
             account: server.global_account().clone(),
@@ -189,6 +216,7 @@ impl Connection {
             ping_sent_at: None,
             rtt: None,
             last_activity: now,
+            last_in: now,
             sent_connect_info: false,
             in_msgs: 0,
             in_bytes: 0,
@@ -198,7 +226,10 @@ impl Connection {
         c.send_info(false);
         if over_limit {
             log::warn!("{} - cid:{} - maximum connections exceeded", c.peer, c.cid);
-            c.fail(Fault::ErrClose(text::MAX_CONNECTIONS), CloseReason::MaxConnectionsExceeded);
+            c.fail(
+                Fault::ErrClose(text::MAX_CONNECTIONS),
+                CloseReason::MaxConnectionsExceeded,
+            );
         } else {
             log::debug!("{} - cid:{} - Client connection created", c.peer, c.cid);
         }
@@ -267,7 +298,7 @@ impl Connection {
                         data = &data[used..];
                     }
                     Ok(Parsed::Partial(_)) => {
-                        self.partial.extend_from_slice(data);
+                        self.keep_partial(data);
                         break;
                     }
                     Err(fault) => {
@@ -283,7 +314,12 @@ impl Connection {
     }
 
     fn publish_counters(&self) {
-        self.info.publish(self.in_msgs, self.in_bytes, self.last_activity, self.subs.len());
+        self.info.publish(
+            self.in_msgs,
+            self.in_bytes,
+            self.last_activity,
+            self.subs.len(),
+        );
     }
 
     /// Completes a frame carried over from an earlier read using exactly the
@@ -306,7 +342,11 @@ impl Connection {
                     if partial.capacity() <= PARTIAL_KEEP {
                         self.partial = partial;
                     }
-                    return if self.state == State::Closed { None } else { Some(data) };
+                    return if self.state == State::Closed {
+                        None
+                    } else {
+                        Some(data)
+                    };
                 }
                 Ok(Parsed::Partial(need)) => {
                     self.partial = partial;
@@ -324,7 +364,7 @@ impl Connection {
                     if take == 0 {
                         return None;
                     }
-                    self.partial.extend_from_slice(&data[..take]);
+                    self.keep_partial(&data[..take]);
                     data = &data[take..];
                 }
                 Err(fault) => {
@@ -335,9 +375,23 @@ impl Connection {
         }
     }
 
+    /// Carries bytes of an incomplete frame over to the next read. The
+    /// ignored rest of a `PING`/`PONG`/`+OK` line is dropped, not stored.
+    fn keep_partial(&mut self, bytes: &[u8]) {
+        self.partial.extend_from_slice(bytes);
+        if !self.partial.ends_with(b"\n") {
+            if let Some(n) = ignores_tail(&self.partial) {
+                self.partial.truncate(n);
+            }
+        }
+    }
+
     fn limits(&self) -> Limits {
         let o = self.server.options();
-        Limits { max_control_line: o.max_control_line, max_payload: o.max_payload }
+        Limits {
+            max_control_line: o.max_control_line,
+            max_payload: o.max_payload,
+        }
     }
 
     /// Runs timers that are due: auth timeout, server PINGs, stale detection.
@@ -348,17 +402,27 @@ impl Connection {
             return;
         }
         if self.auth_deadline.is_some_and(|d| now >= d) {
-            self.fail(Fault::ErrClose(text::AUTH_TIMEOUT), CloseReason::AuthTimeout);
+            self.fail(
+                Fault::ErrClose(text::AUTH_TIMEOUT),
+                CloseReason::AuthTimeout,
+            );
         } else if now >= self.next_ping {
             let interval = self.server.options().ping_interval;
             self.next_ping = now + interval;
-            let recently_active = now.saturating_duration_since(self.last_activity) < interval;
+            let recently_active = now.saturating_duration_since(self.last_in) < interval;
             if recently_active && self.rtt.is_some() && self.state == State::Ready {
                 // Busy clients are evidently alive; nats-server skips the PING.
                 self.pings_out = 0;
             } else if self.pings_out + 1 > self.server.options().ping_max {
-                self.server.stats().stale_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                log::debug!("{} - cid:{} - Stale Client Connection - Closing", self.peer, self.cid);
+                self.server
+                    .stats()
+                    .stale_connections
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                log::debug!(
+                    "{} - cid:{} - Stale Client Connection - Closing",
+                    self.peer,
+                    self.cid
+                );
                 self.fail(Fault::ErrClose(text::STALE), CloseReason::StaleConnection);
             } else {
                 self.pings_out += 1;
@@ -373,7 +437,10 @@ impl Connection {
     /// The socket is gone (EOF or error): release everything.
     pub fn close(&mut self, reason: CloseReason) {
         if reason == CloseReason::SlowConsumerWriteDeadline {
-            self.server.stats().slow_consumers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.server
+                .stats()
+                .slow_consumers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if self.state != State::Closed {
             self.outbox.close(reason, false);
@@ -385,26 +452,54 @@ impl Connection {
         if log::log_enabled!(log::Level::Trace) {
             self.trace_op(&op);
         }
-        if self.state == State::AwaitConnect && self.auth_deadline.is_some() && !matches!(op, ClientOp::Connect(_)) {
-            self.fail(Fault::ErrClose(text::AUTH_VIOLATION), CloseReason::AuthViolation);
+        if !matches!(op, ClientOp::Pong) {
+            self.last_in = now;
+        }
+        if self.state == State::AwaitConnect
+            && self.auth_deadline.is_some()
+            && !matches!(op, ClientOp::Connect(_))
+        {
+            self.fail(
+                Fault::ErrClose(text::AUTH_VIOLATION),
+                CloseReason::AuthViolation,
+            );
             return;
         }
         match op {
             ClientOp::Connect(json) => self.on_connect(json, now),
-            ClientOp::Pub { subject, reply, payload, size } => self.on_pub(subject, reply, 0, payload, [b"", size]),
-            ClientOp::HPub { subject, reply, header_len, message, sizes } => {
+            ClientOp::Pub {
+                subject,
+                reply,
+                payload,
+                size,
+            } => self.on_pub(subject, reply, 0, payload, [b"", size]),
+            ClientOp::HPub {
+                subject,
+                reply,
+                header_len,
+                message,
+                sizes,
+            } => {
                 // `opts.headers` already folds in the server's no_header_support.
                 if !self.opts.headers {
-                    self.fail(Fault::Silent("message headers not supported"), CloseReason::ProtocolViolation);
+                    self.fail(
+                        Fault::Silent("message headers not supported"),
+                        CloseReason::ProtocolViolation,
+                    );
                     return;
                 }
                 self.on_pub(subject, reply, header_len, message, sizes)
             }
-            ClientOp::Sub { subject, queue, sid } => self.on_sub(subject, queue, sid),
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => self.on_sub(subject, queue, sid),
             ClientOp::Unsub { sid, max } => self.on_unsub(sid, max),
             ClientOp::Ping => {
                 self.send_own(b"PONG\r\n");
-                if self.state == State::Ready && self.opts.protocol >= 1 && !self.sent_connect_info {
+                if self.state == State::Ready && self.opts.protocol >= 1 && !self.sent_connect_info
+                {
                     self.sent_connect_info = true;
                     self.send_info(true);
                 }
@@ -418,10 +513,15 @@ impl Connection {
                 }
             }
             ClientOp::Ok => {}
-            ClientOp::Err => self.fail(Fault::Silent("client sent -ERR"), CloseReason::ClientClosed),
+            ClientOp::Err => {
+                self.fail(Fault::Silent("client sent -ERR"), CloseReason::ClientClosed)
+            }
             ClientOp::Info(json) => {
                 if serde_json::from_slice::<serde::de::IgnoredAny>(json).is_err() {
-                    self.fail(Fault::Silent("invalid INFO JSON"), CloseReason::ProtocolViolation);
+                    self.fail(
+                        Fault::Silent("invalid INFO JSON"),
+                        CloseReason::ProtocolViolation,
+                    );
                 }
             }
         }
@@ -429,25 +529,40 @@ impl Connection {
 
     fn on_connect(&mut self, json: &[u8], now: Instant) {
         let Some(opts) = ConnectOptions::parse(json) else {
-            self.fail(Fault::Silent("invalid CONNECT JSON"), CloseReason::ProtocolViolation);
+            self.fail(
+                Fault::Silent("invalid CONNECT JSON"),
+                CloseReason::ProtocolViolation,
+            );
             return;
         };
         if opts.account.is_some() || opts.new_account.is_some() {
-            self.fail(Fault::ErrClose(text::AUTH_VIOLATION), CloseReason::AuthViolation);
+            self.fail(
+                Fault::ErrClose(text::AUTH_VIOLATION),
+                CloseReason::AuthViolation,
+            );
             return;
         }
         if !(0..=1).contains(&opts.protocol) {
-            self.fail(Fault::ErrClose(text::INVALID_PROTOCOL), CloseReason::ProtocolViolation);
+            self.fail(
+                Fault::ErrClose(text::INVALID_PROTOCOL),
+                CloseReason::ProtocolViolation,
+            );
             return;
         }
         if opts.no_responders && !opts.headers {
-            self.fail(Fault::ErrClose(text::NO_RESPONDERS_NEEDS_HEADERS), CloseReason::ProtocolViolation);
+            self.fail(
+                Fault::ErrClose(text::NO_RESPONDERS_NEEDS_HEADERS),
+                CloseReason::ProtocolViolation,
+            );
             return;
         }
         let credentials = Self::credentials(&opts);
         if !auth::check(&self.server.options(), &credentials) {
             log::debug!("{} - cid:{} - authentication error", self.peer, self.cid);
-            self.fail(Fault::ErrClose(text::AUTH_VIOLATION), CloseReason::AuthViolation);
+            self.fail(
+                Fault::ErrClose(text::AUTH_VIOLATION),
+                CloseReason::AuthViolation,
+            );
             return;
         }
         let headers = opts.headers && !self.server.options().no_header_support;
@@ -456,7 +571,10 @@ impl Connection {
             name: opts.name.clone(),
             lang: opts.lang.clone(),
             version: opts.version.clone(),
-            user: opts.user.clone().filter(|_| self.server.options().user.is_some()),
+            user: opts
+                .user
+                .clone()
+                .filter(|_| self.server.options().user.is_some()),
             account: self.account.name().to_string(),
             protocol: opts.protocol,
         });
@@ -467,7 +585,11 @@ impl Connection {
         if self.state == State::AwaitConnect {
             // nats-server's first PING comes soon after CONNECT (2 s or the
             // interval if shorter, plus up to 20 % jitter), then every interval.
-            let first = self.server.options().ping_interval.min(Duration::from_secs(2));
+            let first = self
+                .server
+                .options()
+                .ping_interval
+                .min(Duration::from_secs(2));
             let jitter = first.mul_f64((self.rng.next_u64() % 1000) as f64 / 5000.0);
             self.next_ping = now + first + jitter;
         }
@@ -478,22 +600,39 @@ impl Connection {
     }
 
     fn credentials(c: &ConnectOptions) -> Credentials {
-        Credentials { user: c.user.clone(), pass: c.pass.clone(), token: c.auth_token.clone() }
+        Credentials {
+            user: c.user.clone(),
+            pass: c.pass.clone(),
+            token: c.auth_token.clone(),
+        }
     }
 
-    fn on_pub(&mut self, subject: &[u8], reply: Option<&[u8]>, header_len: usize, message: &[u8], sizes: [&[u8]; 2]) {
+    fn on_pub(
+        &mut self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        header_len: usize,
+        message: &[u8],
+        sizes: [&[u8]; 2],
+    ) {
         self.in_msgs += 1;
         self.in_bytes += message.len() as u64;
         if self.opts.pedantic && !subject::is_valid_literal(subject) {
             self.send_err(text::INVALID_PUBLISH_SUBJECT);
         }
         if subject.starts_with(b"_GR_.") || subject.starts_with(b"$NRG.") {
-            self.send_err(&format!("Permissions Violation for Publish to {}", go_quote(subject)));
+            self.send_err(&format!(
+                "Permissions Violation for Publish to {}",
+                go_quote(subject)
+            ));
             return;
         }
         if let Some(r) = reply {
             if r.starts_with(b"_R_.") || r.starts_with(b"$JS.ACK.") || r.starts_with(b"_GR_.") {
-                self.send_err(&format!("Permissions Violation for Publish with Reply of {}", go_quote(r)));
+                self.send_err(&format!(
+                    "Permissions Violation for Publish with Reply of {}",
+                    go_quote(r)
+                ));
                 return;
             }
         }
@@ -501,12 +640,31 @@ impl Connection {
             self.send_own(b"+OK\r\n");
         }
         self.refresh_last(subject);
-        let msg = Msg { subject, reply, header_len, message, sizes };
+        let msg = Msg {
+            subject,
+            reply,
+            header_len,
+            message,
+            sizes,
+        };
         // Borrow fields separately: the cached match is read while the wake
         // list is written, with no copy or reference count of the match.
-        let Connection { last, wake, server, account, rng, opts, cid, .. } = self;
+        let Connection {
+            last,
+            wake,
+            server,
+            account,
+            rng,
+            opts,
+            cid,
+            ..
+        } = self;
         let matches = &last.as_ref().expect("refresh_last fills it").matches;
-        let mut out = Deliverer { wake, server, account };
+        let mut out = Deliverer {
+            wake,
+            server,
+            account,
+        };
         let mut delivered = false;
         for sub in &matches.plain {
             if !opts.echo && sub.cid() == *cid {
@@ -553,18 +711,29 @@ impl Connection {
                 l.subject.extend_from_slice(subject);
                 l.generation = generation;
             }
-            None => self.last = Some(LastMatch { subject: subject.to_vec(), generation, matches }),
+            None => {
+                self.last = Some(LastMatch {
+                    subject: subject.to_vec(),
+                    generation,
+                    matches,
+                })
+            }
         }
     }
 
     fn send_no_responders(&mut self, subject: &[u8], reply: &[u8]) {
         let own = self.account.sublist().matches(reply);
-        let Some(sub) = own.plain.iter().find(|s| s.cid() == self.cid) else { return };
+        let Some(sub) = own.plain.iter().find(|s| s.cid() == self.cid) else {
+            return;
+        };
         let sub = sub.clone();
         if sub.claim() == Claim::Skip {
             return;
         }
-        if let Append::Queued = self.outbox.append(|b| write_no_responders(b, reply, &sub.sid, subject)) {
+        if let Append::Queued = self
+            .outbox
+            .append(|b| write_no_responders(b, reply, &sub.sid, subject))
+        {
             let own = self.outbox.clone();
             self.mark_wake(&own);
         }
@@ -649,14 +818,18 @@ impl Connection {
     fn send_info(&mut self, connect_info: bool) {
         let server = self.server.clone();
         let account = connect_info.then(|| self.account.name());
-        self.outbox.append(|b| server.write_info(b, self.cid, self.peer, account, false));
+        self.outbox
+            .append(|b| server.write_info(b, self.cid, self.peer, account, false));
         let own = self.outbox.clone();
         self.mark_wake(&own);
     }
 
     fn send_own(&mut self, bytes: &[u8]) {
         if let Append::SlowConsumer = self.outbox.append(|b| b.extend_from_slice(bytes)) {
-            self.server.stats().slow_consumers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.server
+                .stats()
+                .slow_consumers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let own = self.outbox.clone();
         self.mark_wake(&own);
@@ -672,13 +845,18 @@ impl Connection {
     fn fail_parse(&mut self, fault: Fault) {
         let reason = match &fault {
             Fault::ErrClose(t) if *t == text::MAX_PAYLOAD => CloseReason::MaxPayloadExceeded,
-            Fault::ErrClose(t) if *t == text::MAX_CONTROL_LINE => CloseReason::MaxControlLineExceeded,
+            Fault::ErrClose(t) if *t == text::MAX_CONTROL_LINE => {
+                CloseReason::MaxControlLineExceeded
+            }
             _ => CloseReason::ProtocolViolation,
         };
         if self.state == State::AwaitConnect && self.auth_deadline.is_some() {
             // With auth required, anything that is not a CONNECT is an
             // authorization failure before it is a parse failure.
-            self.fail(Fault::ErrClose(text::AUTH_VIOLATION), CloseReason::AuthViolation);
+            self.fail(
+                Fault::ErrClose(text::AUTH_VIOLATION),
+                CloseReason::AuthViolation,
+            );
             return;
         }
         self.fail(fault, reason);
@@ -725,11 +903,23 @@ impl Connection {
         self.last = None;
         self.partial = Vec::new();
         let stats = self.server.stats();
-        stats.in_msgs.fetch_add(self.in_msgs, std::sync::atomic::Ordering::Relaxed);
-        stats.in_bytes.fetch_add(self.in_bytes, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .in_msgs
+            .fetch_add(self.in_msgs, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .in_bytes
+            .fetch_add(self.in_bytes, std::sync::atomic::Ordering::Relaxed);
         self.server.connection_closed();
-        let reason = self.outbox.close_reason().unwrap_or(CloseReason::ClientClosed);
-        self.server.registry().remove(self.cid, self.clock, reason, self.server.options().max_closed_clients);
+        let reason = self
+            .outbox
+            .close_reason()
+            .unwrap_or(CloseReason::ClientClosed);
+        self.server.registry().remove(
+            self.cid,
+            self.clock,
+            reason,
+            self.server.options().max_closed_clients,
+        );
         let own = self.outbox.clone();
         self.mark_wake(&own);
         log::debug!(
@@ -758,13 +948,37 @@ impl Connection {
         let line = match op {
             ClientOp::Connect(j) => format!("CONNECT {}", t(j)),
             ClientOp::Info(j) => format!("INFO {}", t(j)),
-            ClientOp::Pub { subject, reply, size, .. } => format!("PUB {}{} {}", t(subject), opt(*reply), t(size)),
-            ClientOp::HPub { subject, reply, sizes, .. } => {
-                format!("HPUB {}{} {} {}", t(subject), opt(*reply), t(sizes[0]), t(sizes[1]))
+            ClientOp::Pub {
+                subject,
+                reply,
+                size,
+                ..
+            } => format!("PUB {}{} {}", t(subject), opt(*reply), t(size)),
+            ClientOp::HPub {
+                subject,
+                reply,
+                sizes,
+                ..
+            } => {
+                format!(
+                    "HPUB {}{} {} {}",
+                    t(subject),
+                    opt(*reply),
+                    t(sizes[0]),
+                    t(sizes[1])
+                )
             }
-            ClientOp::Sub { subject, queue, sid } => format!("SUB {}{} {}", t(subject), opt(*queue), t(sid)),
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => format!("SUB {}{} {}", t(subject), opt(*queue), t(sid)),
             ClientOp::Unsub { sid, max } => {
-                format!("UNSUB {}{}", t(sid), max.map(|m| format!(" {m}")).unwrap_or_default())
+                format!(
+                    "UNSUB {}{}",
+                    t(sid),
+                    max.map(|m| format!(" {m}")).unwrap_or_default()
+                )
             }
             ClientOp::Ping => "PING".into(),
             ClientOp::Pong => "PONG".into(),
@@ -773,7 +987,12 @@ impl Connection {
         };
         log::trace!("{} - cid:{} - <<- [{}]", self.peer, self.cid, line);
         if let ClientOp::Pub { payload: m, .. } | ClientOp::HPub { message: m, .. } = op {
-            log::trace!("{} - cid:{} - <<- MSG_PAYLOAD: [{:?}]", self.peer, self.cid, t(m));
+            log::trace!(
+                "{} - cid:{} - <<- MSG_PAYLOAD: [{:?}]",
+                self.peer,
+                self.cid,
+                t(m)
+            );
         }
     }
 }

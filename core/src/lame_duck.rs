@@ -32,7 +32,13 @@ const MIN_STEP: Duration = Duration::from_millis(10);
 
 impl Schedule {
     pub(crate) fn new(now: Instant, grace: Duration) -> Schedule {
-        Schedule { grace_end: now + grace, pending: Vec::new(), started_closing: false, interval: MIN_STEP, batch: 1 }
+        Schedule {
+            grace_end: now + grace,
+            pending: Vec::new(),
+            started_closing: false,
+            interval: MIN_STEP,
+            batch: 1,
+        }
     }
 
     /// Spreads `clients` over `spread`, at most one second per client, as

@@ -40,13 +40,14 @@
 
 pub mod auth;
 pub mod cli;
-pub mod config;
 pub mod client;
+pub mod config;
 pub mod connection;
 pub mod errors;
+pub mod lame_duck;
+pub mod monitor;
 pub mod nkey;
 pub mod options;
-pub mod lame_duck;
 pub mod outbox;
 pub mod registry;
 pub mod rng;

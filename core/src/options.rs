@@ -51,12 +51,54 @@ pub struct Options {
     pub lame_duck_grace_period: Duration,
     /// How many closed connections `/connz?state=closed` remembers.
     pub max_closed_clients: usize,
+    /// `client_advertise`: the client URL advertised to other servers (empty: none).
+    pub client_advertise: String,
+    /// `server_tags` (varz `tags`).
+    pub server_tags: Vec<String>,
+    /// `server_metadata` (varz `metadata`).
+    pub server_metadata: std::collections::BTreeMap<String, String>,
+    /// `max_sub_tokens`: most tokens in a subscription subject (0: no limit).
+    pub max_sub_tokens: u8,
+    /// `write_timeout`: what a write that passes `write_deadline` does.
+    pub write_timeout: WriteTimeout,
+    /// `disable_sublist_cache`.
+    pub no_sublist_cache: bool,
+    /// `no_fast_producer_stall`.
+    pub no_fast_producer_stall: bool,
+    /// `connect_error_reports` (route, gateway and leaf connect errors).
+    pub connect_error_reports: i64,
+    /// `reconnect_error_reports`.
+    pub reconnect_error_reports: i64,
+    /// `trace_verbose` (`-VV`).
+    pub trace_verbose: bool,
+    /// `trace_headers`.
+    pub trace_headers: bool,
+    /// `logtime_utc`: log timestamps in UTC.
+    pub logtime_utc: bool,
+    /// `log_file` (`-l`); empty: standard error.
+    pub log_file: String,
+    /// `log_size_limit`: rotate the log file past this many bytes (0: never).
+    pub log_size_limit: u64,
+    /// `log_max_num`: log files kept, the current one included (0: all).
+    pub log_max_num: u64,
+    /// `max_traced_msg_len`: longest traced payload (0: whole).
+    pub max_traced_msg_len: usize,
+    /// `pid_file` (`-P`); empty: none.
+    pub pid_file: String,
+    /// `ports_file_dir` (`--ports_file_dir`); empty: none.
+    pub ports_file_dir: String,
     /// `-D`.
     pub debug: bool,
     /// `-V`.
     pub trace: bool,
     /// Timestamps in log lines (`-T`).
     pub logtime: bool,
+    /// Monitoring listen host (`http: host:port`); empty: the client host.
+    pub http_host: String,
+    /// Monitoring port (`-m`): `None` is off, `Some(0)` a free port.
+    pub http_port: Option<u16>,
+    /// Prefix of every monitoring path (`http_base_path`).
+    pub http_base_path: String,
 }
 
 impl Default for Options {
@@ -81,9 +123,30 @@ impl Default for Options {
             max_closed_clients: 10_000,
             lame_duck_duration: Duration::from_secs(120),
             lame_duck_grace_period: Duration::from_secs(10),
+            client_advertise: String::new(),
+            server_tags: Vec::new(),
+            server_metadata: std::collections::BTreeMap::new(),
+            max_sub_tokens: 0,
+            write_timeout: WriteTimeout::Default,
+            no_sublist_cache: false,
+            no_fast_producer_stall: false,
+            connect_error_reports: 3600,
+            reconnect_error_reports: 1,
+            trace_verbose: false,
+            trace_headers: false,
+            logtime_utc: false,
+            log_file: String::new(),
+            log_size_limit: 0,
+            log_max_num: 0,
+            max_traced_msg_len: 0,
+            pid_file: String::new(),
+            ports_file_dir: String::new(),
             debug: false,
             trace: false,
             logtime: true,
+            http_host: String::new(),
+            http_port: None,
+            http_base_path: String::new(),
         }
     }
 }
@@ -92,6 +155,15 @@ impl Options {
     /// True if clients must authenticate.
     pub fn auth_required(&self) -> bool {
         self.user.is_some() || self.token.is_some()
+    }
+
+    /// The monitoring host in force: `http_host`, else the client host.
+    pub fn effective_http_host(&self) -> &str {
+        if self.http_host.is_empty() {
+            &self.host
+        } else {
+            &self.http_host
+        }
     }
 
     /// The auth timeout in force: configured, else 2 s as nats-server.
@@ -111,5 +183,26 @@ impl Options {
             return Err("a password requires a user".into());
         }
         Ok(())
+    }
+}
+
+/// `write_timeout`: what happens to a client whose write passes
+/// `write_deadline`. nats-server also has `retry`, which natsd refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteTimeout {
+    /// Not set (for clients: close).
+    #[default]
+    Default,
+    /// `close`.
+    Close,
+}
+
+impl WriteTimeout {
+    /// The configuration word (`""` when not set, as nats-server prints it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteTimeout::Default => "",
+            WriteTimeout::Close => "close",
+        }
     }
 }

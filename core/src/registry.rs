@@ -53,13 +53,22 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    pub(crate) fn new(cid: u64, peer: SocketAddr, start: Instant, outbox: Arc<Outbox>, account: &str) -> ClientInfo {
+    pub(crate) fn new(
+        cid: u64,
+        peer: SocketAddr,
+        start: Instant,
+        outbox: Arc<Outbox>,
+        account: &str,
+    ) -> ClientInfo {
         ClientInfo {
             cid,
             peer,
             start,
             outbox,
-            meta: Mutex::new(ClientMeta { account: account.to_string(), ..ClientMeta::default() }),
+            meta: Mutex::new(ClientMeta {
+                account: account.to_string(),
+                ..ClientMeta::default()
+            }),
             credentials: Mutex::new(Credentials::default()),
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
@@ -78,23 +87,36 @@ impl ClientInfo {
     }
 
     pub(crate) fn credentials(&self) -> Credentials {
-        self.credentials.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn meta(&self) -> ClientMeta {
         self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub(crate) fn publish(&self, in_msgs: u64, in_bytes: u64, last_activity: Instant, subscriptions: usize) {
+    pub(crate) fn publish(
+        &self,
+        in_msgs: u64,
+        in_bytes: u64,
+        last_activity: Instant,
+        subscriptions: usize,
+    ) {
         self.in_msgs.store(in_msgs, Ordering::Relaxed);
         self.in_bytes.store(in_bytes, Ordering::Relaxed);
-        let since = last_activity.saturating_duration_since(self.start).as_nanos() as u64;
+        let since = last_activity
+            .saturating_duration_since(self.start)
+            .as_nanos() as u64;
         self.last_activity.store(since, Ordering::Relaxed);
-        self.subscriptions.store(subscriptions as u64, Ordering::Relaxed);
+        self.subscriptions
+            .store(subscriptions as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn set_rtt(&self, rtt: Duration) {
-        self.rtt.store((rtt.as_nanos() as u64).max(1), Ordering::Relaxed);
+        self.rtt
+            .store((rtt.as_nanos() as u64).max(1), Ordering::Relaxed);
     }
 
     /// A consistent-enough copy of everything, for one monitoring response.
@@ -105,7 +127,8 @@ impl ClientInfo {
             cid: self.cid,
             peer: self.peer,
             start: self.start,
-            last_activity: self.start + Duration::from_nanos(self.last_activity.load(Ordering::Relaxed)),
+            last_activity: self.start
+                + Duration::from_nanos(self.last_activity.load(Ordering::Relaxed)),
             rtt: (rtt > 0).then(|| Duration::from_nanos(rtt)),
             pending_bytes: self.outbox.pending() as u64,
             in_msgs: self.in_msgs.load(Ordering::Relaxed),
@@ -159,11 +182,18 @@ pub struct Registry {
 
 impl Registry {
     pub(crate) fn add(&self, info: Arc<ClientInfo>) {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).insert(info.cid, info);
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(info.cid, info);
     }
 
     pub(crate) fn remove(&self, cid: u64, stop: Instant, reason: CloseReason, keep_closed: usize) {
-        let info = self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&cid);
+        let info = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&cid);
         if let (Some(info), true) = (info, keep_closed > 0) {
             let mut snap = info.snapshot();
             snap.stop = Some((stop, reason));
@@ -177,7 +207,13 @@ impl Registry {
 
     /// Snapshots of every live client, by cid.
     pub fn live(&self) -> Vec<ClientSnapshot> {
-        let infos: Vec<Arc<ClientInfo>> = self.live.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let infos: Vec<Arc<ClientInfo>> = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         let mut v: Vec<ClientSnapshot> = infos.iter().map(|i| i.snapshot()).collect();
         v.sort_by_key(|s| s.cid);
         v
@@ -186,15 +222,25 @@ impl Registry {
     /// The live clients themselves (for server-wide actions such as reload
     /// and lame duck mode).
     pub fn live_infos(&self) -> Vec<Arc<ClientInfo>> {
-        let mut v: Vec<Arc<ClientInfo>> =
-            self.live.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut v: Vec<Arc<ClientInfo>> = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         v.sort_by_key(|i| i.cid);
         v
     }
 
     /// Recently closed clients, oldest first.
     pub fn closed(&self) -> Vec<ClientSnapshot> {
-        self.closed.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+        self.closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 
@@ -207,18 +253,38 @@ mod tests {
     #[test]
     #[allow(clippy::disallowed_methods)] // a test needs some starting instant
     fn counters_and_closed_ring() {
-        let server = Server::new(Options { max_closed_clients: 1, ..Options::default() }, 1);
+        let server = Server::new(
+            Options {
+                max_closed_clients: 1,
+                ..Options::default()
+            },
+            1,
+        );
         let t0 = Instant::now();
         let peer = "127.0.0.1:5000".parse().unwrap();
         let mut sub = server.accept(peer, t0);
         let mut publ = server.accept(peer, t0);
         sub.receive(b"CONNECT {\"verbose\":false,\"name\":\"s\",\"lang\":\"rust\"}\r\nSUB a 1\r\nSUB b 2\r\n", t0);
-        publ.receive(b"CONNECT {\"verbose\":false}\r\nPUB a 5\r\nhello\r\nPUB b 2\r\nhi\r\n", t0 + Duration::from_secs(1));
+        publ.receive(
+            b"CONNECT {\"verbose\":false}\r\nPUB a 5\r\nhello\r\nPUB b 2\r\nhi\r\n",
+            t0 + Duration::from_secs(1),
+        );
         let live = server.registry().live();
         assert_eq!(live.len(), 2);
         let (s, p) = (&live[0], &live[1]);
-        assert_eq!((s.subscriptions, s.out_msgs, s.out_bytes, s.meta.name.as_str()), (2, 2, 7, "s"));
-        assert_eq!((p.in_msgs, p.in_bytes, p.last_activity), (2, 7, t0 + Duration::from_secs(1)));
+        assert_eq!(
+            (
+                s.subscriptions,
+                s.out_msgs,
+                s.out_bytes,
+                s.meta.name.as_str()
+            ),
+            (2, 2, 7, "s")
+        );
+        assert_eq!(
+            (p.in_msgs, p.in_bytes, p.last_activity),
+            (2, 7, t0 + Duration::from_secs(1))
+        );
         sub.close(CloseReason::ClientClosed);
         publ.close(CloseReason::ClientClosed);
         assert!(server.registry().live().is_empty());

@@ -30,7 +30,11 @@ impl Account {
     pub fn new(name: impl Into<String>) -> Account {
         let sublist = Sublist::new();
         let generation = sublist.generation();
-        Account { name: name.into(), sublist: RwLock::new(sublist), generation }
+        Account {
+            name: name.into(),
+            sublist: RwLock::new(sublist),
+            generation,
+        }
     }
 
     /// The account name (`$G` for the global account).
@@ -91,6 +95,7 @@ pub struct Server {
     port: AtomicUsize,
     registry: Registry,
     lame_duck: Mutex<Option<lame_duck::Schedule>>,
+    monitor: crate::monitor::State,
 }
 
 impl Server {
@@ -119,6 +124,7 @@ impl Server {
             port: AtomicUsize::new(port),
             registry: Registry::default(),
             lame_duck: Mutex::new(None),
+            monitor: crate::monitor::State::default(),
         })
     }
 
@@ -137,7 +143,11 @@ impl Server {
         *self.opts.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
         for info in self.registry.live_infos() {
             if !auth::check(&new, &info.credentials()) {
-                log::debug!("{} - cid:{} - authorization violation after reload", info.peer, info.cid);
+                log::debug!(
+                    "{} - cid:{} - authorization violation after reload",
+                    info.peer,
+                    info.cid
+                );
                 info.outbox.append(|b| write_err(b, text::AUTH_VIOLATION));
                 info.outbox.close(CloseReason::AuthViolation, true);
             }
@@ -146,7 +156,14 @@ impl Server {
 
     /// Appends the INFO line for client `cid` at `peer`. `account` is set
     /// only for the INFO that follows the first PONG (`connect_info`).
-    pub fn write_info(&self, out: &mut Vec<u8>, cid: u64, peer: SocketAddr, account: Option<&str>, ldm: bool) {
+    pub fn write_info(
+        &self,
+        out: &mut Vec<u8>,
+        cid: u64,
+        peer: SocketAddr,
+        account: Option<&str>,
+        ldm: bool,
+    ) {
         let o = self.options();
         let ip = peer.ip().to_string();
         let info = Info {
@@ -174,7 +191,10 @@ impl Server {
 
     /// True once lame duck mode has started (healthz then reports an error).
     pub fn in_lame_duck(&self) -> bool {
-        self.lame_duck.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        self.lame_duck
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     /// Enters lame duck mode: the runtime must already have stopped
@@ -192,7 +212,8 @@ impl Server {
         log::info!("Entering lame duck mode, stop accepting new clients");
         for info in self.registry.live_infos() {
             if info.meta().protocol >= 1 {
-                info.outbox.append(|b| self.write_info(b, info.cid, info.peer, None, true));
+                info.outbox
+                    .append(|b| self.write_info(b, info.cid, info.peer, None, true));
                 info.outbox.wake();
             }
         }
@@ -203,12 +224,16 @@ impl Server {
     pub fn lame_duck_step(&self, now: Instant) -> lame_duck::Step {
         let o = self.options();
         let mut guard = self.lame_duck.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(s) = guard.as_mut() else { return lame_duck::Step::Done };
+        let Some(s) = guard.as_mut() else {
+            return lame_duck::Step::Done;
+        };
         if now < s.grace_end {
             return lame_duck::Step::WaitUntil(s.grace_end);
         }
         if !s.started_closing {
-            let spread = o.lame_duck_duration.saturating_sub(o.lame_duck_grace_period);
+            let spread = o
+                .lame_duck_duration
+                .saturating_sub(o.lame_duck_grace_period);
             let clients = self.registry.live_infos().iter().map(|i| i.cid).collect();
             s.plan(clients, spread);
         }
@@ -273,6 +298,11 @@ impl Server {
         &self.registry
     }
 
+    /// Monitoring state: start time, HTTP port, request counters.
+    pub fn monitor(&self) -> &crate::monitor::State {
+        &self.monitor
+    }
+
     /// Open client connections.
     pub fn num_connections(&self) -> usize {
         self.connections.load(Ordering::Relaxed)
@@ -283,9 +313,14 @@ impl Server {
     /// has the `-ERR` queued and is already closing.
     pub fn accept(self: &Arc<Self>, peer: SocketAddr, now: Instant) -> Connection {
         let cid = self.next_cid.fetch_add(1, Ordering::Relaxed);
-        let seed = self.seed.lock().unwrap_or_else(|e| e.into_inner()).next_u64();
+        let seed = self
+            .seed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_u64();
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
-        let over = self.connections.fetch_add(1, Ordering::AcqRel) >= self.options().max_connections;
+        let over =
+            self.connections.fetch_add(1, Ordering::AcqRel) >= self.options().max_connections;
         Connection::new(self.clone(), cid, peer, seed, now, over)
     }
 
@@ -321,17 +356,33 @@ mod tests {
     #[test]
     #[allow(clippy::disallowed_methods)] // a test needs some starting instant
     fn reload_closes_clients_that_no_longer_authenticate() {
-        let opts = Options { user: Some("u".into()), password: Some("p".into()), ..Options::default() };
+        let opts = Options {
+            user: Some("u".into()),
+            password: Some("p".into()),
+            ..Options::default()
+        };
         let server = Server::new(opts.clone(), 7);
         let now = Instant::now();
         let mut c = server.accept("127.0.0.1:1".parse().unwrap(), now);
-        c.receive(b"CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nPING\r\n", now);
+        c.receive(
+            b"CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nPING\r\n",
+            now,
+        );
         assert!(drain(&c).0.ends_with("PONG\r\n"));
-        server.reload(Options { max_payload: 2048, ..opts.clone() });
+        server.reload(Options {
+            max_payload: 2048,
+            ..opts.clone()
+        });
         assert_eq!(drain(&c), (String::new(), false), "same credentials stay");
         assert_eq!(server.options().max_payload, 2048);
-        server.reload(Options { password: Some("changed".into()), ..opts });
-        assert_eq!(drain(&c), ("-ERR 'Authorization Violation'\r\n".into(), true));
+        server.reload(Options {
+            password: Some("changed".into()),
+            ..opts
+        });
+        assert_eq!(
+            drain(&c),
+            ("-ERR 'Authorization Violation'\r\n".into(), true)
+        );
     }
 
     #[test]
@@ -350,18 +401,34 @@ mod tests {
         p0.receive(b"CONNECT {\"verbose\":false,\"protocol\":0}\r\n", t0);
         drain(&p1);
         drain(&p0);
-        assert_eq!(server.enter_lame_duck(t0), lame_duck::Step::WaitUntil(t0 + Duration::from_secs(1)));
+        assert_eq!(
+            server.enter_lame_duck(t0),
+            lame_duck::Step::WaitUntil(t0 + Duration::from_secs(1))
+        );
         assert!(server.in_lame_duck());
         let (info, closed) = drain(&p1);
-        assert!(info.starts_with("INFO ") && info.contains("\"ldm\":true"), "{info}");
+        assert!(
+            info.starts_with("INFO ") && info.contains("\"ldm\":true"),
+            "{info}"
+        );
         assert!(!closed);
-        assert_eq!(drain(&p0), (String::new(), false), "protocol 0 gets no async INFO");
+        assert_eq!(
+            drain(&p0),
+            (String::new(), false),
+            "protocol 0 gets no async INFO"
+        );
         let t1 = t0 + Duration::from_secs(1);
         let next = server.lame_duck_step(t1);
-        assert_eq!(next, lame_duck::Step::WaitUntil(t1 + Duration::from_secs(1)));
+        assert_eq!(
+            next,
+            lame_duck::Step::WaitUntil(t1 + Duration::from_secs(1))
+        );
         assert!(drain(&p1).1, "first client closed after the grace period");
         assert!(!drain(&p0).1);
-        assert_eq!(server.lame_duck_step(t1 + Duration::from_secs(1)), lame_duck::Step::Done);
+        assert_eq!(
+            server.lame_duck_step(t1 + Duration::from_secs(1)),
+            lame_duck::Step::Done
+        );
         assert!(drain(&p0).1);
     }
 }

@@ -46,7 +46,12 @@ pub enum Claim {
 
 impl Subscription {
     /// A new subscription.
-    pub fn new(subject: Bytes, queue: Option<Bytes>, sid: Bytes, outbox: Arc<Outbox>) -> Subscription {
+    pub fn new(
+        subject: Bytes,
+        queue: Option<Bytes>,
+        sid: Bytes,
+        outbox: Arc<Outbox>,
+    ) -> Subscription {
         Subscription {
             subject,
             queue,
@@ -92,6 +97,11 @@ impl Subscription {
         self.delivered.load(Ordering::Relaxed)
     }
 
+    /// The auto-unsubscribe max (0: none).
+    pub fn max(&self) -> u64 {
+        self.max.load(Ordering::Relaxed)
+    }
+
     /// Marks the subscription removed; true the first time.
     pub fn close(&self) -> bool {
         !self.closed.swap(true, Ordering::AcqRel)
@@ -135,7 +145,9 @@ struct Node {
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.plain.is_empty() && self.queues.is_empty() && self.next.as_ref().is_none_or(|l| l.is_empty())
+        self.plain.is_empty()
+            && self.queues.is_empty()
+            && self.next.as_ref().is_none_or(|l| l.is_empty())
     }
 }
 
@@ -223,6 +235,29 @@ impl Sublist {
         collect(&self.root, &toks, &mut out);
         out
     }
+
+    /// Calls `f` for every subscription in the index, in no particular
+    /// order (for monitoring: `/subsz` and the `/connz` subscription lists).
+    pub fn for_each(&self, mut f: impl FnMut(&Arc<Subscription>)) {
+        walk(&self.root, &mut f);
+    }
+}
+
+fn walk(level: &Level, f: &mut impl FnMut(&Arc<Subscription>)) {
+    let nodes = level
+        .literal
+        .values()
+        .chain(level.star.as_deref())
+        .chain(level.full.as_deref());
+    for node in nodes {
+        node.plain.iter().for_each(&mut *f);
+        for (_, members) in &node.queues {
+            members.iter().for_each(&mut *f);
+        }
+        if let Some(next) = &node.next {
+            walk(next, f);
+        }
+    }
 }
 
 fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -230,7 +265,9 @@ fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 fn collect(level: &Level, toks: &[&[u8]], out: &mut Matches) {
-    let Some((first, rest)) = toks.split_first() else { return };
+    let Some((first, rest)) = toks.split_first() else {
+        return;
+    };
     if let Some(full) = &level.full {
         add_node(full, out);
     }
@@ -255,7 +292,11 @@ fn add_node(node: &Node, out: &mut Matches) {
     for (name, members) in &node.queues {
         // Groups are per name across all matching nodes: `foo.*` and
         // `foo.bar` members of group `q` share one delivery.
-        match out.queues.iter_mut().find(|g| g[0].queue.as_ref() == Some(name)) {
+        match out
+            .queues
+            .iter_mut()
+            .find(|g| g[0].queue.as_ref() == Some(name))
+        {
             Some(group) => group.extend(members.iter().cloned()),
             None => out.queues.push(members.clone()),
         }
@@ -263,7 +304,9 @@ fn add_node(node: &Node, out: &mut Matches) {
 }
 
 fn remove_in(level: &mut Level, toks: &[&[u8]], sub: &Arc<Subscription>) -> bool {
-    let Some((first, rest)) = toks.split_first() else { return false };
+    let Some((first, rest)) = toks.split_first() else {
+        return false;
+    };
     let (removed, empty) = {
         let node: &mut Node = match *first {
             b"*" => match level.star.as_deref_mut() {
@@ -317,9 +360,13 @@ fn remove_from_node(node: &mut Node, sub: &Arc<Subscription>) -> bool {
             None => false,
         },
         Some(q) => {
-            let Some(gi) = node.queues.iter().position(|(name, _)| name == q) else { return false };
+            let Some(gi) = node.queues.iter().position(|(name, _)| name == q) else {
+                return false;
+            };
             let members = &mut node.queues[gi].1;
-            let Some(i) = members.iter().position(|s| Arc::ptr_eq(s, sub)) else { return false };
+            let Some(i) = members.iter().position(|s| Arc::ptr_eq(s, sub)) else {
+                return false;
+            };
             members.swap_remove(i);
             if members.is_empty() {
                 node.queues.swap_remove(gi);
@@ -380,5 +427,23 @@ mod tests {
         assert!(sl.remove(&y));
         assert_eq!(sl.count(), 0);
         assert!(sl.root.is_empty());
+    }
+
+    #[test]
+    fn for_each_visits_every_subscription() {
+        let mut sl = Sublist::new();
+        let subjects = ["a", "a.b", "a.*", "a.>", ">", "*.b.c", "q"];
+        for s in subjects {
+            sl.insert(sub(s, None));
+        }
+        sl.insert(sub("q", Some("g")));
+        sl.insert(sub("a.b", Some("g")));
+        let mut seen = Vec::new();
+        sl.for_each(|s| seen.push(String::from_utf8_lossy(&s.subject).into_owned()));
+        seen.sort();
+        let mut want: Vec<String> = subjects.iter().map(|s| s.to_string()).collect();
+        want.extend(["q".to_string(), "a.b".to_string()]);
+        want.sort();
+        assert_eq!(seen, want);
     }
 }

@@ -59,6 +59,11 @@ pub async fn run(server: Arc<Server>) -> io::Result<()> {
     natsd_host::exit_on_signals()?;
     let o = server.options();
     let listener = TcpListener::bind((o.host.as_str(), o.port)).await?;
+    if let Some((host, port)) = natsd_host::monitor_addr(&server) {
+        let http = TcpListener::bind((host.as_str(), port)).await?;
+        natsd_host::monitor_ready(&server, http.local_addr()?);
+        async_std::task::spawn(monitor(server.clone(), http));
+    }
     natsd_host::ready(&server, listener.local_addr()?);
     loop {
         match listener.accept().await {
@@ -71,6 +76,47 @@ pub async fn run(server: Arc<Server>) -> io::Result<()> {
             }
         }
     }
+}
+
+/// Accepts HTTP monitoring connections: a task for each, bounded in time.
+async fn monitor(server: Arc<Server>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let served = serve_http(server.clone(), stream);
+                async_std::task::spawn(async_std::future::timeout(
+                    natsd_host::HTTP_TIMEOUT,
+                    served,
+                ));
+            }
+            Err(e) => {
+                log::error!("Error accepting monitoring connection: {e}");
+                async_std::task::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Reads one request head, writes the answer and closes; what the peer
+/// sends after the head is read and dropped, so closing does not reset
+/// the connection before the peer has read the answer.
+async fn serve_http(server: Arc<Server>, mut stream: TcpStream) -> io::Result<()> {
+    use futures::io::AsyncReadExt;
+    let mut head = natsd_core::monitor::HeadReader::new();
+    let mut buf = [0u8; 4096];
+    let reply = loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(reply) = natsd_host::http_reply(&server, head.push(&buf[..n])) {
+            break reply;
+        }
+    };
+    stream.write_all(&reply).await?;
+    stream.shutdown(Shutdown::Write)?;
+    while stream.read(&mut buf).await? > 0 {}
+    Ok(())
 }
 
 /// Drives one client connection to its end: this task reads, a spawned one

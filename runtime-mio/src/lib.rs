@@ -42,6 +42,14 @@ pub fn run(server: Arc<Server>) -> io::Result<()> {
     let loops = (0..natsd_host::worker_threads())
         .map(|i| spawn_loop(i, server.clone()))
         .collect::<io::Result<Vec<_>>>()?;
+    if let Some((host, port)) = natsd_host::monitor_addr(&server) {
+        let http = std::net::TcpListener::bind((host.as_str(), port))?;
+        natsd_host::monitor_ready(&server, http.local_addr()?);
+        let server = server.clone();
+        std::thread::Builder::new()
+            .name("natsd-http".into())
+            .spawn(move || monitor(&server, &http))?;
+    }
     natsd_host::ready(&server, listener.local_addr()?);
     // Accepting is rare next to reading and writing, so this thread simply
     // blocks in accept(); round-robin spreads even two connections (a
@@ -63,6 +71,63 @@ pub fn run(server: Arc<Server>) -> io::Result<()> {
                 log::error!("Error accepting client connection: {e}");
                 std::thread::sleep(Duration::from_millis(10));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Accepts HTTP monitoring connections on a thread of its own, which is
+/// all a request or two a second needs: a short-lived thread for each,
+/// bounded in time, so a slow peer holds up no other.
+fn monitor(server: &Arc<Server>, listener: &std::net::TcpListener) {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let server = server.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("natsd-http-conn".into())
+                    .spawn(move || serve_http(&server, stream));
+                if let Err(e) = spawned {
+                    log::error!("Error serving monitoring connection: {e}");
+                }
+            }
+            Err(e) => {
+                log::error!("Error accepting monitoring connection: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Reads one request head, writes the answer and closes; what the peer
+/// sends after the head is read and dropped, so closing does not reset
+/// the connection before the peer has read the answer.
+fn serve_http(server: &Server, mut stream: std::net::TcpStream) -> io::Result<()> {
+    let deadline = Instant::now() + natsd_host::HTTP_TIMEOUT;
+    let left = || {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    };
+    let mut head = natsd_core::monitor::HeadReader::new();
+    let mut buf = [0u8; 4096];
+    let reply = loop {
+        stream.set_read_timeout(Some(left()))?;
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(reply) = natsd_host::http_reply(server, head.push(&buf[..n])) {
+            break reply;
+        }
+    };
+    stream.set_write_timeout(Some(left()))?;
+    stream.write_all(&reply)?;
+    stream.shutdown(std::net::Shutdown::Write)?;
+    while Instant::now() < deadline {
+        stream.set_read_timeout(Some(left()))?;
+        if stream.read(&mut buf)? == 0 {
+            break;
         }
     }
     Ok(())

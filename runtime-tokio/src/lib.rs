@@ -29,6 +29,11 @@ thread_local! {
 pub async fn run(server: Arc<Server>) -> io::Result<()> {
     let o = server.options();
     let listener = TcpListener::bind((o.host.as_str(), o.port)).await?;
+    if let Some((host, port)) = natsd_host::monitor_addr(&server) {
+        let http = TcpListener::bind((host.as_str(), port)).await?;
+        natsd_host::monitor_ready(&server, http.local_addr()?);
+        tokio::spawn(monitor(server.clone(), http));
+    }
     natsd_host::ready(&server, listener.local_addr()?);
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -47,6 +52,44 @@ pub async fn run(server: Arc<Server>) -> io::Result<()> {
             _ = int.recv() => { natsd_host::shutting_down("interrupt"); return Ok(()) }
         }
     }
+}
+
+/// Accepts HTTP monitoring connections: a task for each, bounded in time.
+async fn monitor(server: Arc<Server>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let served = serve_http(server.clone(), stream);
+                tokio::spawn(tokio::time::timeout(natsd_host::HTTP_TIMEOUT, served));
+            }
+            Err(e) => {
+                log::error!("Error accepting monitoring connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Reads one request head, writes the answer and closes; what the peer
+/// sends after the head is read and dropped, so closing does not reset
+/// the connection before the peer has read the answer.
+async fn serve_http(server: Arc<Server>, mut stream: TcpStream) -> io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = natsd_core::monitor::HeadReader::new();
+    let mut buf = [0u8; 4096];
+    let reply = loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(reply) = natsd_host::http_reply(&server, head.push(&buf[..n])) {
+            break reply;
+        }
+    };
+    stream.write_all(&reply).await?;
+    stream.shutdown().await?;
+    while stream.read(&mut buf).await? > 0 {}
+    Ok(())
 }
 
 /// Drives one client connection to its end.
@@ -132,7 +175,12 @@ impl Pending {
     /// Writes until the outbox is empty (then waits for its waker) or the
     /// socket is full (then waits for writability). Ready only when the
     /// outbox is closed and drained, or on a write error.
-    fn poll_flush(&mut self, cx: &mut Context<'_>, stream: &TcpStream, outbox: &Outbox) -> Poll<io::Result<()>> {
+    fn poll_flush(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: &TcpStream,
+        outbox: &Outbox,
+    ) -> Poll<io::Result<()>> {
         loop {
             if self.off == self.buf.len() {
                 self.buf.clear();

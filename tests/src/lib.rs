@@ -761,3 +761,62 @@ impl Cases {
         );
     }
 }
+
+impl ServerProcess {
+    /// Like [`ServerProcess::start`] (`-a 127.0.0.1 -p PORT <extra>` on a
+    /// free port), with extra environment variables for the server (e.g.
+    /// the `$SERVER_NAME` a configuration file refers to).
+    pub fn start_with_env(bin: &ServerBin, extra: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let stderr_path = temp_path(&bin.name);
+            let stderr = File::create(&stderr_path).expect("create stderr file");
+            let child = Command::new(&bin.path)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+                .args(&args)
+                .envs(env.iter().copied())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(stderr))
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.path.display()));
+            let mut p = ServerProcess {
+                bin: bin.clone(),
+                args: args.clone(),
+                port,
+                child: Some(child),
+                stderr_path,
+                first_info: String::new(),
+            };
+            match p.wait_ready() {
+                Ok(()) => return p,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("[{bin}] could not start the server: {last_err}");
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself (after a
+    /// signal, say) and returns its status; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

@@ -98,7 +98,11 @@ mod tests {
         assert!(ConnectOptions::parse(b"null").unwrap().verbose);
         assert!(ConnectOptions::parse(b"[]").is_none());
         assert!(ConnectOptions::parse(br#"{"verbose":"yes"}"#).is_none());
-        assert!(!ConnectOptions::parse(br#"{"Verbose":false}"#).unwrap().verbose);
+        assert!(
+            !ConnectOptions::parse(br#"{"Verbose":false}"#)
+                .unwrap()
+                .verbose
+        );
         assert!(ConnectOptions::parse(b"{").is_none());
     }
 }

@@ -82,12 +82,24 @@ mod tests {
     #[test]
     fn msg_forms() {
         let mut o = Vec::new();
-        write_msg(&mut o, b"greet.joe", b"1", Some(b"reply.1"), 0, b"hello", true, [b"", b""]);
+        write_msg(
+            &mut o,
+            b"greet.joe",
+            b"1",
+            Some(b"reply.1"),
+            0,
+            b"hello",
+            true,
+            [b"", b""],
+        );
         assert_eq!(o, b"MSG greet.joe 1 reply.1 5\r\nhello\r\n");
         o.clear();
         let m = b"NATS/1.0\r\nX-Id: 7\r\n\r\nhi";
         write_msg(&mut o, b"greet.ann", b"1", None, 21, m, true, [b"", b""]);
-        assert_eq!(o, b"HMSG greet.ann 1 21 23\r\nNATS/1.0\r\nX-Id: 7\r\n\r\nhi\r\n");
+        assert_eq!(
+            o,
+            b"HMSG greet.ann 1 21 23\r\nNATS/1.0\r\nX-Id: 7\r\n\r\nhi\r\n"
+        );
         o.clear();
         write_msg(&mut o, b"hh", b"1", None, 21, m, false, [b"021", b"023"]);
         assert_eq!(o, b"MSG hh 1 2\r\nhi\r\n");
@@ -103,6 +115,10 @@ mod tests {
     fn no_responders_form() {
         let mut o = Vec::new();
         write_no_responders(&mut o, b"_INBOX.r1", b"3", b"nobody.home");
-        assert_eq!(o, b"HMSG _INBOX.r1 3 43 43\r\nNATS/1.0 503\r\nNats-Subject: nobody.home\r\n\r\n\r\n".as_slice());
+        assert_eq!(
+            o,
+            b"HMSG _INBOX.r1 3 43 43\r\nNATS/1.0 503\r\nNats-Subject: nobody.home\r\n\r\n\r\n"
+                .as_slice()
+        );
     }
 }

@@ -98,13 +98,14 @@ pub enum Parsed<'a> {
     Partial(Need),
 }
 
-/// The op names, for recognising a prefix before its line is complete.
-const OP_NAMES: [&[u8]; 12] = [
-    b"PUB", b"HPUB", b"SUB", b"UNSUB", b"PING", b"PONG", b"CONNECT", b"INFO", b"+OK", b"-ERR", b"MSG", b"HMSG",
+/// The op names a client may send, for recognising a prefix before its
+/// line is complete.
+const OP_NAMES: [&[u8]; 10] = [
+    b"PUB", b"HPUB", b"SUB", b"UNSUB", b"PING", b"PONG", b"CONNECT", b"INFO", b"+OK", b"-ERR",
 ];
 
-/// Ops whose name may be followed directly by other bytes.
-const FREE_TAIL: [&[u8]; 6] = [b"PING", b"PONG", b"+OK", b"-ERR", b"CONNECT", b"INFO"];
+/// Ops whose name is followed by a blank and arguments.
+const ARG_OPS: [&[u8]; 6] = [b"PUB", b"HPUB", b"SUB", b"UNSUB", b"CONNECT", b"INFO"];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -193,7 +194,15 @@ fn parse_pub_fast<'a>(buf: &'a [u8], limits: &Limits) -> Option<Parsed<'a>> {
         return None;
     }
     let payload = &buf[after..after + size];
-    Some(Parsed::Op(ClientOp::Pub { subject, reply, payload, size: size_text }, frame_end))
+    Some(Parsed::Op(
+        ClientOp::Pub {
+            subject,
+            reply,
+            payload,
+            size: size_text,
+        },
+        frame_end,
+    ))
 }
 
 /// The general parser: every op, every error.
@@ -212,7 +221,6 @@ fn parse_general<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Fault
         Kind::Ping => return Ok(Parsed::Op(ClientOp::Ping, after)),
         Kind::Pong => return Ok(Parsed::Op(ClientOp::Pong, after)),
         Kind::Ok => return Ok(Parsed::Op(ClientOp::Ok, after)),
-        Kind::Err => return Ok(Parsed::Op(ClientOp::Err, after)),
         _ => {}
     }
     let args = skip_ws(&line[name_len..]);
@@ -221,6 +229,7 @@ fn parse_general<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Fault
     }
     let args = trim_ws_end(args);
     match kind {
+        Kind::Err => Ok(Parsed::Op(ClientOp::Err, after)),
         Kind::Connect => Ok(Parsed::Op(ClientOp::Connect(args), after)),
         Kind::Info => Ok(Parsed::Op(ClientOp::Info(args), after)),
         Kind::Pub => {
@@ -239,7 +248,15 @@ fn parse_general<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Fault
                 Ok(p) => p,
                 Err(need) => return Ok(Parsed::Partial(need)),
             };
-            Ok(Parsed::Op(ClientOp::Pub { subject, reply, payload, size: size_text }, after + size + 2))
+            Ok(Parsed::Op(
+                ClientOp::Pub {
+                    subject,
+                    reply,
+                    payload,
+                    size: size_text,
+                },
+                after + size + 2,
+            ))
         }
         Kind::HPub => {
             let a = split_args::<4>(args);
@@ -249,10 +266,14 @@ fn parse_general<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Fault
                 _ => return Err(Fault::Silent("processHeaderPub Parse Error")),
             };
             let sizes = [hdr, total];
-            let hdr = parse_size(hdr).ok_or(Fault::Silent("processHeaderPub Bad or Missing Header Size"))?;
-            let total = parse_size(total).ok_or(Fault::Silent("processHeaderPub Bad or Missing Total Size"))?;
+            let hdr = parse_size(hdr)
+                .ok_or(Fault::Silent("processHeaderPub Bad or Missing Header Size"))?;
+            let total = parse_size(total)
+                .ok_or(Fault::Silent("processHeaderPub Bad or Missing Total Size"))?;
             if hdr > total {
-                return Err(Fault::Silent("processHeaderPub Header Size larger then TotalSize"));
+                return Err(Fault::Silent(
+                    "processHeaderPub Header Size larger then TotalSize",
+                ));
             }
             if total > limits.max_payload {
                 return Err(Fault::ErrClose(text::MAX_PAYLOAD));
@@ -261,13 +282,30 @@ fn parse_general<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Fault
                 Ok(p) => p,
                 Err(need) => return Ok(Parsed::Partial(need)),
             };
-            Ok(Parsed::Op(ClientOp::HPub { subject, reply, header_len: hdr, message, sizes }, after + total + 2))
+            Ok(Parsed::Op(
+                ClientOp::HPub {
+                    subject,
+                    reply,
+                    header_len: hdr,
+                    message,
+                    sizes,
+                },
+                after + total + 2,
+            ))
         }
         Kind::Sub => {
             let a = split_args::<3>(args);
             let op = match a.as_slice() {
-                [s, sid] => ClientOp::Sub { subject: s, queue: None, sid },
-                [s, q, sid] => ClientOp::Sub { subject: s, queue: Some(q), sid },
+                [s, sid] => ClientOp::Sub {
+                    subject: s,
+                    queue: None,
+                    sid,
+                },
+                [s, q, sid] => ClientOp::Sub {
+                    subject: s,
+                    queue: Some(q),
+                    sid,
+                },
                 _ => return Err(Fault::Silent("processSub Parse Error")),
             };
             Ok(Parsed::Op(op, after))
@@ -276,12 +314,15 @@ fn parse_general<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Fault
             let a = split_args::<2>(args);
             let op = match a.as_slice() {
                 [sid] => ClientOp::Unsub { sid, max: None },
-                [sid, max] => ClientOp::Unsub { sid, max: Some(parse_size(max).unwrap_or(0) as u64) },
+                [sid, max] => ClientOp::Unsub {
+                    sid,
+                    max: Some(parse_size(max).unwrap_or(0) as u64),
+                },
                 _ => return Err(Fault::Silent("processUnsub Parse Error")),
             };
             Ok(Parsed::Op(op, after))
         }
-        Kind::Ping | Kind::Pong | Kind::Ok | Kind::Err => unreachable!("handled above"),
+        Kind::Ping | Kind::Pong | Kind::Ok => unreachable!("handled above"),
     }
 }
 
@@ -307,10 +348,16 @@ fn payload(buf: &[u8], start: usize, size: usize) -> Result<Result<&[u8], Need>,
 /// Recognises the op name at the start of a complete line.
 fn classify(line: &[u8]) -> Result<(Kind, usize), Fault> {
     let unknown = Err(Fault::ErrClose(text::UNKNOWN_OP));
-    let Some(&first) = line.first() else { return unknown };
+    let Some(&first) = line.first() else {
+        return unknown;
+    };
     // An op that takes arguments must be followed by a space or tab.
     let with_args = |name: &[u8], kind: Kind| -> Result<(Kind, usize), Fault> {
-        if starts_with_ci(line, name) && line.get(name.len()).is_some_and(|&b| b == b' ' || b == b'\t') {
+        if starts_with_ci(line, name)
+            && line
+                .get(name.len())
+                .is_some_and(|&b| b == b' ' || b == b'\t')
+        {
             Ok((kind, name.len()))
         } else {
             Err(Fault::ErrClose(text::UNKNOWN_OP))
@@ -340,30 +387,70 @@ fn classify(line: &[u8]) -> Result<(Kind, usize), Fault> {
 
 /// On a line without its `\n` yet: fail early on a name no op starts with,
 /// and on an argument part already over the limit, so garbage and slowloris
-/// input cannot make the connection buffer without bound.
+/// input cannot make the connection buffer without bound. The verdict must
+/// be the one the complete line will get, whatever the read boundaries.
 fn check_partial_line(buf: &[u8], limits: &Limits) -> Result<(), Fault> {
-    let name_end = buf.iter().position(|&b| b == b' ' || b == b'\t' || b == b'{').unwrap_or(buf.len());
-    let name = &buf[..name_end];
-    if name.is_empty() && !buf.is_empty() {
-        return Err(Fault::ErrClose(text::UNKNOWN_OP));
+    if buf.is_empty() || ignores_tail(buf).is_some() {
+        return Ok(());
     }
-    let prefix_ok = OP_NAMES.iter().any(|op| {
-        if name.len() <= op.len() {
-            starts_with_ci(op, name)
-        } else {
-            // These ops accept anything right after their name.
-            FREE_TAIL.contains(op) && starts_with_ci(name, op)
+    if starts_with_ci(buf, b"-ERR") {
+        return check_args_len(&buf[4..], limits);
+    }
+    // CONNECT and INFO take their argument right after the name, separator
+    // or not (`CONNECT{...}`).
+    for op in [&b"CONNECT"[..], b"INFO"] {
+        if buf.len() > op.len() && starts_with_ci(buf, op) {
+            return check_args_len(&buf[op.len()..], limits);
         }
-    });
-    if !prefix_ok {
-        return Err(Fault::ErrClose(text::UNKNOWN_OP));
     }
-    let args = skip_ws(&buf[name_end..]);
+    match buf.iter().position(|&b| matches!(b, b' ' | b'\t' | b'{')) {
+        // Still inside the op name: it must be the start of one.
+        None => {
+            if OP_NAMES
+                .iter()
+                .any(|op| buf.len() <= op.len() && starts_with_ci(op, buf))
+            {
+                Ok(())
+            } else {
+                Err(Fault::ErrClose(text::UNKNOWN_OP))
+            }
+        }
+        // A separator ends the name: only a complete name may stand there.
+        Some(i) => {
+            let name = &buf[..i];
+            let complete = if buf[i] == b'{' {
+                name.eq_ignore_ascii_case(b"CONNECT") || name.eq_ignore_ascii_case(b"INFO")
+            } else {
+                ARG_OPS.iter().any(|op| name.eq_ignore_ascii_case(op))
+            };
+            if !complete {
+                return Err(Fault::ErrClose(text::UNKNOWN_OP));
+            }
+            check_args_len(&buf[i..], limits)
+        }
+    }
+}
+
+fn check_args_len(rest: &[u8], limits: &Limits) -> Result<(), Fault> {
+    let args = skip_ws(rest);
     let args = args.strip_suffix(b"\r").unwrap_or(args);
     if args.len() > limits.max_control_line {
         return Err(Fault::ErrClose(text::MAX_CONTROL_LINE));
     }
     Ok(())
+}
+
+/// For `PING`, `PONG` and `+OK`, whose rest of line is ignored: the length
+/// of the op name, so a connection can drop the tail instead of buffering
+/// it (nats-server skips those bytes without a limit).
+pub fn ignores_tail(buf: &[u8]) -> Option<usize> {
+    if starts_with_ci(buf, b"PING") || starts_with_ci(buf, b"PONG") {
+        Some(4)
+    } else if starts_with_ci(buf, b"+OK") {
+        Some(3)
+    } else {
+        None
+    }
 }
 
 #[inline]
@@ -379,7 +466,11 @@ fn skip_ws(s: &[u8]) -> &[u8] {
 
 #[inline]
 fn trim_ws_end(s: &[u8]) -> &[u8] {
-    let n = s.iter().rev().take_while(|&&b| b == b' ' || b == b'\t').count();
+    let n = s
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
     &s[..s.len() - n]
 }
 
@@ -401,7 +492,10 @@ impl<'a> Args<'a> {
 /// allocating. `s` has no leading or trailing whitespace.
 #[inline]
 fn split_args<const N: usize>(s: &[u8]) -> Args<'_> {
-    let mut args = Args { items: [&[]; 5], len: 0 };
+    let mut args = Args {
+        items: [&[]; 5],
+        len: 0,
+    };
     let mut i = 0;
     while i < s.len() && args.len <= N {
         while i < s.len() && (s[i] == b' ' || s[i] == b'\t') {
@@ -439,7 +533,10 @@ pub fn parse_size(s: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    const L: Limits = Limits { max_control_line: 4096, max_payload: 1024 * 1024 };
+    const L: Limits = Limits {
+        max_control_line: 4096,
+        max_payload: 1024 * 1024,
+    };
 
     fn op(buf: &[u8]) -> ClientOp<'_> {
         match parse(buf, &L).unwrap() {
@@ -455,15 +552,30 @@ mod tests {
     fn pub_forms() {
         assert_eq!(
             op(b"PUB foo 5\r\nhello\r\n"),
-            ClientOp::Pub { subject: b"foo", reply: None, payload: b"hello", size: b"5" }
+            ClientOp::Pub {
+                subject: b"foo",
+                reply: None,
+                payload: b"hello",
+                size: b"5"
+            }
         );
         assert_eq!(
             op(b"pub\tfoo  bar 0  \r\n\r\n"),
-            ClientOp::Pub { subject: b"foo", reply: Some(b"bar"), payload: b"", size: b"0" }
+            ClientOp::Pub {
+                subject: b"foo",
+                reply: Some(b"bar"),
+                payload: b"",
+                size: b"0"
+            }
         );
         assert_eq!(
             op(b"PUB foo 000000001\nx\r\n"),
-            ClientOp::Pub { subject: b"foo", reply: None, payload: b"x", size: b"000000001" }
+            ClientOp::Pub {
+                subject: b"foo",
+                reply: None,
+                payload: b"x",
+                size: b"000000001"
+            }
         );
     }
 
@@ -476,12 +588,18 @@ mod tests {
         assert_eq!(e(b"PUBfoo 1\r\n"), Fault::ErrClose(text::UNKNOWN_OP));
         assert_eq!(e(b"UNSUB\r\n"), Fault::ErrClose(text::UNKNOWN_OP));
         assert_eq!(e(b"MSG foo 1 1\r\n"), Fault::ErrClose(text::UNKNOWN_OP));
-        assert_eq!(e(b"PUB foo 5\r\nhelloXX\r\n"), Fault::ErrClose(text::UNKNOWN_OP));
+        assert_eq!(
+            e(b"PUB foo 5\r\nhelloXX\r\n"),
+            Fault::ErrClose(text::UNKNOWN_OP)
+        );
         assert!(matches!(e(b"PUB foo\r\n"), Fault::Silent(_)));
         assert!(matches!(e(b"PUB foo -1\r\n"), Fault::Silent(_)));
         assert!(matches!(e(b"PUB foo 1234567890\r\n"), Fault::Silent(_)));
         assert!(matches!(e(b"HPUB foo 5 3\r\n"), Fault::Silent(_)));
-        assert_eq!(e(b"PUB foo 2000000\r\n"), Fault::ErrClose(text::MAX_PAYLOAD));
+        assert_eq!(
+            e(b"PUB foo 2000000\r\n"),
+            Fault::ErrClose(text::MAX_PAYLOAD)
+        );
         assert_eq!(e(b"FOO"), Fault::ErrClose(text::UNKNOWN_OP));
     }
 
@@ -490,12 +608,21 @@ mod tests {
         let mut ok = b"SUB ".to_vec();
         ok.extend(std::iter::repeat_n(b'a', 4096));
         ok.extend_from_slice(b"\r\n");
-        assert!(matches!(parse(&ok, &L), Ok(Parsed::Op(..)) | Err(Fault::Silent(_))));
+        assert!(matches!(
+            parse(&ok, &L),
+            Ok(Parsed::Op(..)) | Err(Fault::Silent(_))
+        ));
         let mut bad = b"SUB ".to_vec();
         bad.extend(std::iter::repeat_n(b'a', 4097));
-        assert_eq!(parse(&bad, &L).unwrap_err(), Fault::ErrClose(text::MAX_CONTROL_LINE));
+        assert_eq!(
+            parse(&bad, &L).unwrap_err(),
+            Fault::ErrClose(text::MAX_CONTROL_LINE)
+        );
         bad.extend_from_slice(b"\r\n");
-        assert_eq!(parse(&bad, &L).unwrap_err(), Fault::ErrClose(text::MAX_CONTROL_LINE));
+        assert_eq!(
+            parse(&bad, &L).unwrap_err(),
+            Fault::ErrClose(text::MAX_CONTROL_LINE)
+        );
     }
 
     #[test]
@@ -504,19 +631,46 @@ mod tests {
         assert_eq!(op(b"ping\n"), ClientOp::Ping);
         assert_eq!(op(b"PONG foo\r\n"), ClientOp::Pong);
         assert_eq!(op(b"CONNECT{}\r\n"), ClientOp::Connect(b"{}"));
+        assert_eq!(op(b"INFOT\n"), ClientOp::Info(b"T"));
+        assert_eq!(parse(b"INFOT", &L).unwrap(), Parsed::Partial(Need::Line));
+        assert_eq!(
+            parse(b"CONNECTxy", &L).unwrap(),
+            Parsed::Partial(Need::Line)
+        );
     }
 
     #[test]
     fn partial_needs() {
         assert_eq!(parse(b"PU", &L).unwrap(), Parsed::Partial(Need::Line));
-        assert_eq!(parse(b"PUB foo 5\r\nhel", &L).unwrap(), Parsed::Partial(Need::Frame(18)));
+        assert_eq!(
+            parse(b"PUB foo 5\r\nhel", &L).unwrap(),
+            Parsed::Partial(Need::Frame(18))
+        );
         assert_eq!(parse(b"", &L).unwrap(), Parsed::Partial(Need::Line));
     }
 
     #[test]
     fn unsub_max() {
-        assert_eq!(op(b"UNSUB 1 5\r\n"), ClientOp::Unsub { sid: b"1", max: Some(5) });
-        assert_eq!(op(b"UNSUB 1 x\r\n"), ClientOp::Unsub { sid: b"1", max: Some(0) });
-        assert_eq!(op(b"UNSUB 1\r\n"), ClientOp::Unsub { sid: b"1", max: None });
+        assert_eq!(
+            op(b"UNSUB 1 5\r\n"),
+            ClientOp::Unsub {
+                sid: b"1",
+                max: Some(5)
+            }
+        );
+        assert_eq!(
+            op(b"UNSUB 1 x\r\n"),
+            ClientOp::Unsub {
+                sid: b"1",
+                max: Some(0)
+            }
+        );
+        assert_eq!(
+            op(b"UNSUB 1\r\n"),
+            ClientOp::Unsub {
+                sid: b"1",
+                max: None
+            }
+        );
     }
 }

@@ -72,7 +72,10 @@
 //!   silently, dropping the unfinished maps and arrays around it. (A lone
 //!   quote in *key* position at the very end is accepted, as there.)
 
+pub mod digest;
+pub mod gofmt;
 mod lexer;
+pub mod options;
 mod parser;
 mod printer;
 mod value;
@@ -80,6 +83,10 @@ mod value;
 use std::collections::HashMap;
 use std::fmt;
 
+pub use digest::digest;
+pub use options::{
+    apply, load, reload_diff, reload_log_line, to_config, validate, Loaded, Warning,
+};
 pub use printer::to_string;
 pub use value::{Entry, Map, Pos, Value, ValueKind};
 

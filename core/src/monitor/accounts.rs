@@ -1,0 +1,278 @@
+//! `/accountz`, `/accstatz`, and the account and sublist views the other
+//! endpoints share.
+//!
+//! natsd serves every client in the global account `$G`. Like a default
+//! nats-server it reports a system account `$SYS`; natsd's is empty until
+//! the `$SYS` API gives it internal subscriptions.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{bad_request, json, Ctx, Reply};
+use crate::registry::ClientSnapshot;
+use crate::server::{Account, Server};
+use crate::sublist::Sublist;
+
+/// The system account's name, as nats-server's default.
+pub(super) const SYSTEM_ACCOUNT: &str = "$SYS";
+
+/// One account as monitoring sees it.
+pub(super) struct AccountView {
+    pub(super) name: String,
+    /// Its subject index; `None` for an account with nothing in it.
+    pub(super) account: Option<Arc<Account>>,
+    pub(super) is_system: bool,
+}
+
+impl AccountView {
+    pub(super) fn stats(&self) -> SublistStats {
+        self.account
+            .as_ref()
+            .map(|a| SublistStats::of(&a.sublist()))
+            .unwrap_or_default()
+    }
+}
+
+/// Every account, in a stable order.
+pub(super) fn all(server: &Server) -> Vec<AccountView> {
+    let global = server.global_account();
+    vec![
+        AccountView {
+            name: global.name().to_string(),
+            account: Some(global.clone()),
+            is_system: false,
+        },
+        AccountView {
+            name: SYSTEM_ACCOUNT.to_string(),
+            account: None,
+            is_system: true,
+        },
+    ]
+}
+
+/// The account called `name`, if there is one.
+pub(super) fn find(server: &Server, name: &str) -> Option<AccountView> {
+    all(server).into_iter().find(|a| a.name == name)
+}
+
+/// nats-server's `SublistStats`. natsd's sublist keeps no match cache of
+/// its own (connections cache lookups), so the cache and fan-out figures
+/// are zero; inserts and removes follow from the generation counter,
+/// which moves once per insert and once per remove.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+pub(super) struct SublistStats {
+    num_subscriptions: u64,
+    num_cache: u64,
+    num_inserts: u64,
+    num_removes: u64,
+    num_matches: u64,
+    cache_hit_rate: f64,
+    max_fanout: u64,
+    avg_fanout: f64,
+}
+
+impl SublistStats {
+    pub(super) fn of(sl: &Sublist) -> SublistStats {
+        let count = sl.count() as u64;
+        let generation = sl.generation().load(std::sync::atomic::Ordering::Acquire);
+        let inserts = (generation + count) / 2;
+        SublistStats {
+            num_subscriptions: count,
+            num_inserts: inserts,
+            num_removes: inserts - count,
+            ..SublistStats::default()
+        }
+    }
+
+    pub(super) fn add(&mut self, o: &SublistStats) {
+        self.num_subscriptions += o.num_subscriptions;
+        self.num_cache += o.num_cache;
+        self.num_inserts += o.num_inserts;
+        self.num_removes += o.num_removes;
+        self.num_matches += o.num_matches;
+        self.max_fanout = self.max_fanout.max(o.max_fanout);
+    }
+
+    pub(super) fn subscriptions(&self) -> u64 {
+        self.num_subscriptions
+    }
+}
+
+/// Messages and bytes in and out of a set of clients.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Traffic {
+    pub(super) in_msgs: u64,
+    pub(super) in_bytes: u64,
+    pub(super) out_msgs: u64,
+    pub(super) out_bytes: u64,
+}
+
+impl Traffic {
+    pub(super) fn add(&mut self, c: &ClientSnapshot) {
+        self.in_msgs += c.in_msgs;
+        self.in_bytes += c.in_bytes;
+        self.out_msgs += c.out_msgs;
+        self.out_bytes += c.out_bytes;
+    }
+}
+
+#[derive(Serialize)]
+struct Accountz<'a> {
+    server_id: &'a str,
+    now: String,
+    system_account: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    accounts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_detail: Option<AccountDetail>,
+}
+
+#[derive(Serialize)]
+struct AccountDetail {
+    account_name: String,
+    update_time: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    is_system: bool,
+    expired: bool,
+    complete: bool,
+    jetstream_enabled: bool,
+    leafnode_connections: u64,
+    client_connections: u64,
+    subscriptions: u64,
+    name_tag: String,
+    sublist_stats: SublistStats,
+}
+
+/// `/accountz` (`acc`).
+pub(super) fn accountz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
+    cx.count("/accountz");
+    let server = cx.server;
+    let acc = cx.query.get("acc");
+    let mut out = Accountz {
+        server_id: server.id(),
+        now: cx.now_text(),
+        system_account: SYSTEM_ACCOUNT,
+        accounts: Vec::new(),
+        account_detail: None,
+    };
+    if acc.is_empty() {
+        out.accounts = all(server).into_iter().map(|a| a.name).collect();
+    } else {
+        let view = find(server, acc)
+            .ok_or_else(|| bad_request(format!("Account {acc} does not exist")))?;
+        let stats = view.stats();
+        let conns = server
+            .registry()
+            .live()
+            .iter()
+            .filter(|c| c.meta.account == view.name)
+            .count();
+        out.account_detail = Some(AccountDetail {
+            update_time: cx.time(cx.started().0),
+            is_system: view.is_system,
+            expired: false,
+            complete: true,
+            jetstream_enabled: false,
+            leafnode_connections: 0,
+            client_connections: conns as u64,
+            subscriptions: stats.subscriptions(),
+            name_tag: view.name.clone(),
+            account_name: view.name,
+            sublist_stats: stats,
+        });
+    }
+    Ok(Reply::Json(200, json::pretty(&out)))
+}
+
+#[derive(Serialize)]
+struct AccStatz<'a> {
+    server_id: &'a str,
+    now: String,
+    account_statz: Vec<AccountStat>,
+}
+
+#[derive(Serialize)]
+struct AccountStat {
+    acc: String,
+    name: String,
+    conns: u64,
+    leafnodes: u64,
+    total_conns: u64,
+    num_subscriptions: u64,
+    sent: DataStats,
+    received: DataStats,
+    slow_consumers: u64,
+}
+
+#[derive(Serialize, Default)]
+struct MsgBytes {
+    msgs: u64,
+    bytes: u64,
+}
+
+#[derive(Serialize, Default)]
+struct DataStats {
+    msgs: u64,
+    bytes: u64,
+    gateways: MsgBytes,
+    routes: MsgBytes,
+    leafs: MsgBytes,
+}
+
+/// `/accstatz` (`unused`): per-account connections and traffic; without
+/// `unused` only accounts with connections.
+pub(super) fn accstatz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
+    cx.count("/accstatz");
+    let unused = cx.query.bool("unused")?;
+    let server = cx.server;
+    let live = server.registry().live();
+    let closed = server.registry().closed();
+    let mut out = AccStatz {
+        server_id: server.id(),
+        now: cx.now_text(),
+        account_statz: Vec::new(),
+    };
+    for view in all(server) {
+        let conns = live.iter().filter(|c| c.meta.account == view.name).count() as u64;
+        if conns == 0 && !unused {
+            continue;
+        }
+        let mut t = Traffic::default();
+        for c in live
+            .iter()
+            .chain(closed.iter())
+            .filter(|c| c.meta.account == view.name)
+        {
+            t.add(c);
+        }
+        let slow = if view.account.is_some() {
+            server
+                .stats()
+                .slow_consumers
+                .load(std::sync::atomic::Ordering::Relaxed)
+        } else {
+            0
+        };
+        out.account_statz.push(AccountStat {
+            acc: view.name.clone(),
+            name: view.name.clone(),
+            conns,
+            leafnodes: 0,
+            total_conns: conns,
+            num_subscriptions: view.stats().subscriptions(),
+            sent: DataStats {
+                msgs: t.out_msgs,
+                bytes: t.out_bytes,
+                ..DataStats::default()
+            },
+            received: DataStats {
+                msgs: t.in_msgs,
+                bytes: t.in_bytes,
+                ..DataStats::default()
+            },
+            slow_consumers: slow,
+        });
+    }
+    Ok(Reply::Json(200, json::pretty(&out)))
+}
