@@ -18,6 +18,7 @@ pub mod config;
 pub mod files;
 pub mod logfile;
 pub mod signal;
+pub mod signals;
 
 /// This program's name as nats-server uses its own in messages
 /// (`<name>: configuration file x is valid (…)`): the file name it was
@@ -272,15 +273,16 @@ pub fn worker_threads() -> usize {
 
 struct Logger {
     pid: u32,
-    level: log::LevelFilter,
-    logtime: bool,
 }
+
+/// Whether log lines carry a timestamp (`-T`); reloadable.
+static LOGTIME: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 impl Logger {
     /// One log line: `[pid] 2006/01/02 15:04:05.000000 [TAG] message\n`.
     fn line(&self, tag: &str, msg: &str) -> String {
         let mut line = format!("[{}] ", self.pid);
-        if self.logtime {
+        if LOGTIME.load(std::sync::atomic::Ordering::Relaxed) {
             line.push_str(&timestamp(SystemTime::now()));
             line.push(' ');
         }
@@ -291,7 +293,7 @@ impl Logger {
 
 impl log::Log for Logger {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= self.level && m.target().starts_with("natsd")
+        m.level() <= log::max_level() && m.target().starts_with("natsd")
     }
 
     fn log(&self, record: &log::Record<'_>) {
@@ -314,14 +316,25 @@ impl log::Log for Logger {
 
 /// Installs the logger: level from `-D`/`-V`, timestamps unless `-T=false`,
 /// output to `log_file` (rotated by `log_size_limit`) or standard error.
-fn init_logger(opts: &Options) -> Result<(), String> {
-    let level = if opts.trace {
+/// The log level `-D`/`-V` (or `debug`/`trace` in the file) ask for.
+fn log_level(opts: &Options) -> log::LevelFilter {
+    if opts.trace {
         log::LevelFilter::Trace
     } else if opts.debug {
         log::LevelFilter::Debug
     } else {
         log::LevelFilter::Info
-    };
+    }
+}
+
+/// Applies the logging options again (after a reload).
+pub(crate) fn apply_logging(opts: &Options) {
+    log::set_max_level(log_level(opts));
+    LOGTIME.store(opts.logtime, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn init_logger(opts: &Options) -> Result<(), String> {
+    let level = log_level(opts);
     if !opts.log_file.is_empty() {
         logfile::set(Some(logfile::LogFile::open(
             &opts.log_file,
@@ -329,10 +342,9 @@ fn init_logger(opts: &Options) -> Result<(), String> {
             opts.log_max_num,
         )?));
     }
+    LOGTIME.store(opts.logtime, std::sync::atomic::Ordering::Relaxed);
     let logger = Logger {
         pid: std::process::id(),
-        level,
-        logtime: opts.logtime,
     };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(level);
@@ -367,26 +379,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// For runtimes without their own signal streams: a thread that waits for
-/// SIGTERM or SIGINT, logs nats-server's shutdown lines and exits 0.
-pub fn exit_on_signals() -> std::io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                shutting_down(if sig == SIGTERM {
-                    "terminated"
-                } else {
-                    "interrupt"
-                });
-                std::process::exit(0);
-            }
-        })?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ pub fn init_worker_threads() {
 /// Binds the client listener and serves until SIGTERM or SIGINT (which
 /// exit the process from natsd-host's signal thread).
 pub async fn run(server: Arc<Server>) -> io::Result<()> {
-    natsd_host::exit_on_signals()?;
+    natsd_host::signals::install(server.clone())?;
     let o = server.options();
     let listener = TcpListener::bind((o.host.as_str(), o.port)).await?;
     if let Some((host, port)) = natsd_host::monitor_addr(&server) {

@@ -35,7 +35,7 @@ const READS_PER_TURN: usize = 16;
 const WAKE: Token = Token(usize::MAX);
 
 /// Binds the client listener and serves until SIGTERM or SIGINT (handled by
-/// `natsd_host::exit_on_signals`, which exits the process).
+/// `natsd_host::signals`, which exits the process).
 pub fn run(server: Arc<Server>) -> io::Result<()> {
     let o = server.options();
     let listener = bind(&o.host, o.port)?;

@@ -4,7 +4,7 @@
 
 fn main() {
     let server = natsd_host::startup("mio");
-    let result = natsd_host::exit_on_signals().and_then(|()| natsd_mio::run(server));
+    let result = natsd_host::signals::install(server.clone()).and_then(|()| natsd_mio::run(server));
     if let Err(e) = result {
         log::error!("{e}");
         std::process::exit(1);

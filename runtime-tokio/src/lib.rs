@@ -11,7 +11,6 @@ use std::task::{Context, Poll};
 
 use natsd_core::{CloseReason, Connection, Outbox, Server, Take};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
 
 /// Size of the per-thread read buffer; connections own no read buffer of
@@ -25,7 +24,8 @@ thread_local! {
     static READ: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BUF]);
 }
 
-/// Binds the client listener and serves until SIGTERM or SIGINT.
+/// Binds the client listener and serves until a signal ends the process
+/// (`natsd_host::signals`).
 pub async fn run(server: Arc<Server>) -> io::Result<()> {
     let o = server.options();
     let listener = TcpListener::bind((o.host.as_str(), o.port)).await?;
@@ -34,22 +34,17 @@ pub async fn run(server: Arc<Server>) -> io::Result<()> {
         natsd_host::monitor_ready(&server, http.local_addr()?);
         tokio::spawn(monitor(server.clone(), http));
     }
+    natsd_host::signals::install(server.clone())?;
     natsd_host::ready(&server, listener.local_addr()?);
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    tokio::spawn(serve(server.clone(), stream, peer));
-                }
-                Err(e) => {
-                    log::error!("Error accepting client connection: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-            },
-            _ = term.recv() => { natsd_host::shutting_down("terminated"); return Ok(()) }
-            _ = int.recv() => { natsd_host::shutting_down("interrupt"); return Ok(()) }
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                tokio::spawn(serve(server.clone(), stream, peer));
+            }
+            Err(e) => {
+                log::error!("Error accepting client connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
         }
     }
 }
