@@ -13,12 +13,15 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
+
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use natsd_core::{CloseReason, Connection, Server, Take};
 
@@ -198,11 +201,23 @@ impl Wake for OutboxWaker {
     }
 }
 
+/// A client socket other loops may write to without blocking.
+#[derive(Debug)]
+struct DirectSocket(Arc<TcpStream>);
+
+impl natsd_core::outbox::DirectWriter for DirectSocket {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+}
+
 /// One client: the core's state machine, its socket, and the bytes taken
 /// from its outbox but not yet written.
 struct Client {
     conn: Connection,
-    stream: TcpStream,
+    /// Shared with the outbox's direct writer, so other loops can flush
+    /// messages they deliver here in place (see `natsd_core::outbox::DirectWriter`).
+    stream: Arc<TcpStream>,
     waker: Waker,
     out: Vec<u8>,
     off: usize,
@@ -220,7 +235,7 @@ impl Client {
     /// still hold data: edge-triggered readiness will not say so again.
     fn read(&mut self, buf: &mut [u8]) -> bool {
         for _ in 0..READS_PER_TURN {
-            match self.stream.read(buf) {
+            match (&*self.stream).read(buf) {
                 Ok(0) => {
                     self.conn.close(CloseReason::ClientClosed);
                     return false;
@@ -258,7 +273,7 @@ impl Client {
                     Take::Data => {}
                 }
             }
-            match self.stream.write(&self.out[self.off..]) {
+            match (&*self.stream).write(&self.out[self.off..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.off += n;
@@ -428,21 +443,22 @@ impl EventLoop {
     }
 
     fn remove(&mut self, token: Token) {
-        if let Some(mut c) = self.clients.remove(&token) {
-            let _ = self.poll.registry().deregister(&mut c.stream);
+        if let Some(c) = self.clients.remove(&token) {
+            let fd = c.stream.as_raw_fd();
+            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
             // Dropping `c.conn` releases whatever the core still holds.
         }
     }
 
     fn accept_incoming(&mut self) {
         let incoming = std::mem::take(&mut *lock(&self.shared.incoming));
-        for (mut stream, peer) in incoming {
+        for (stream, peer) in incoming {
             let token = Token(self.next_token);
             self.next_token += 1;
             // Both interests for life: with edge triggering this costs no
             // spurious wake-ups and saves a reregister per blocked write.
             if let Err(e) = self.poll.registry().register(
-                &mut stream,
+                &mut SourceFd(&stream.as_raw_fd()),
                 token,
                 Interest::READABLE | Interest::WRITABLE,
             ) {
@@ -450,6 +466,9 @@ impl EventLoop {
                 continue;
             }
             let conn = self.server.accept(peer, Instant::now());
+            let stream = Arc::new(stream);
+            conn.outbox()
+                .set_direct_writer(Arc::new(DirectSocket(stream.clone())));
             let waker = Waker::from(Arc::new(OutboxWaker {
                 shared: self.shared.clone(),
                 token,

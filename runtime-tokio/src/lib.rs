@@ -93,6 +93,8 @@ async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     let write_deadline = server.options().write_deadline;
     let mut conn = server.accept(peer, Instant::now().into_std());
     let outbox = conn.outbox().clone();
+    let stream = Arc::new(stream);
+    outbox.set_direct_writer(Arc::new(DirectSocket(stream.clone())));
     let mut out = Pending::default();
     let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
     tokio::pin!(sleep);
@@ -132,6 +134,17 @@ async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
                 conn.handle_timeout(now.into_std());
             }
         }
+    }
+}
+
+/// The client socket, written in place by publishers on other tasks (see
+/// `natsd_core::outbox::DirectWriter`): no task wake-up per delivery.
+#[derive(Debug)]
+struct DirectSocket(Arc<TcpStream>);
+
+impl natsd_core::outbox::DirectWriter for DirectSocket {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
     }
 }
 
