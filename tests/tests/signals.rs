@@ -7,7 +7,19 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use natsd_tests::{for_each_server, RawConn, ServerProcess};
+use std::io::{Read, Write};
+
+use natsd_tests::{for_each_server, free_port, RawConn, ServerProcess};
+
+/// `GET path` on the monitoring port; returns the status line and body.
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("monitor port");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
 
 fn write_config(name: &str, text: &str) -> PathBuf {
     let path =
@@ -124,7 +136,17 @@ fn lame_duck_mode_with_clients_connected() {
             &format!("ldm-{}", bin.name),
             "lame_duck_grace_period: \"1s\"\nlame_duck_duration: \"30s\"\n",
         );
-        let mut srv = ServerProcess::start(bin, &["-c", conf.to_str().unwrap()]);
+        let http = free_port().to_string();
+        let mut srv = ServerProcess::start(bin, &["-c", conf.to_str().unwrap(), "-m", &http]);
+        let http: u16 = http.parse().unwrap();
+        assert!(
+            http_get(http, "/healthz")
+                .lines()
+                .next()
+                .unwrap_or("")
+                .contains(" 200 "),
+            "[{bin}] healthy before"
+        );
         let mut proto1 = RawConn::connect(&srv);
         proto1.send("CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n");
         proto1.expect("PONG\r\n");
@@ -139,6 +161,15 @@ fn lame_duck_mode_with_clients_connected() {
         signal(&srv, "USR2");
         let info = proto1.expect_info();
         assert_eq!(info["ldm"], true, "[{bin}] INFO during lame duck: {info}");
+        let health = http_get(http, "/healthz");
+        assert!(
+            health.lines().next().unwrap_or("").contains(" 500 "),
+            "[{bin}] healthz in lame duck: {health}"
+        );
+        assert!(
+            health.contains("failed to be ready for connections"),
+            "[{bin}] {health}"
+        );
         signal(&srv, "TERM"); // ignored in lame duck mode
         proto1.read_to_close();
         proto0.read_to_close();

@@ -155,6 +155,28 @@ pub(super) fn healthz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
     } else {
         None
     };
+    if problem.is_none() && cx.server.in_lame_duck() {
+        // nats-server's readiness check fails once lame duck mode stopped
+        // the listener: 500 with this exact text.
+        const NOT_READY: &str = "failed to be ready for connections after 1ms: server";
+        let health = if details {
+            Health {
+                status: "error",
+                error: String::new(),
+                errors: vec![HealthError {
+                    kind: "CONNECTION",
+                    error: NOT_READY.into(),
+                }],
+            }
+        } else {
+            Health {
+                status: "error",
+                error: NOT_READY.into(),
+                errors: Vec::new(),
+            }
+        };
+        return Ok(Reply::Json(500, json::compact(&health)));
+    }
     let Some(problem) = problem else {
         let ok = Health {
             status: "ok",
