@@ -203,3 +203,37 @@ fn sigterm_exits_zero() {
         );
     });
 }
+
+#[test]
+fn sigusr1_reopens_the_log_file() {
+    for_each_server(|bin| {
+        let dir =
+            std::env::temp_dir().join(format!("natsd-reopen-{}-{}", std::process::id(), bin.name));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("server.log");
+        let conf = write_config(
+            &format!("reopen-{}", bin.name),
+            &format!("log_file: \"{}\"\n", log.display()),
+        );
+        let srv = ServerProcess::start(bin, &["-c", conf.to_str().unwrap()]);
+        // What logrotate does: move the file away, then ask for a reopen.
+        let rotated = dir.join("server.log.1");
+        std::fs::rename(&log, &rotated).expect("log file exists");
+        signal(&srv, "USR1");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("File log re-opened")) {
+            assert!(
+                Instant::now() < deadline,
+                "[{bin}] no reopened log at {}",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(std::fs::read_to_string(&rotated)
+            .unwrap()
+            .contains("Server is ready"));
+        drop(srv);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&conf);
+    });
+}
