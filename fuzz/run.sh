@@ -3,7 +3,7 @@
 #
 #   fuzz/run.sh TARGET SECONDS [extra libFuzzer flags...]
 #
-# TARGET is client_parser, connection or sublist. New inputs go to
+# TARGET is client_parser, connection, sublist or route_parser. New inputs go to
 # fuzz/corpus/TARGET (not committed); the committed seeds in
 # fuzz/seeds/TARGET are read too. Crashes land in fuzz/artifacts/TARGET and
 # can be replayed with `fuzz/run.sh TARGET 0 fuzz/artifacts/TARGET/crash-…`.
@@ -19,7 +19,7 @@ target=$1
 secs=$2
 shift 2
 case "$target" in
-  client_parser|connection|sublist) ;;
+  client_parser|connection|sublist|route_parser) ;;
   *) echo "unknown target '$target'" >&2; usage ;;
 esac
 

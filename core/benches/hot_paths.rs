@@ -8,7 +8,9 @@
 //!   into 4 subscribers' outboxes (drained each iteration, as a runtime
 //!   would);
 //! * `receive/64KiB_pipelined_16B_pubs_1_sub`: the whole `Connection::receive`
-//!   path for a 64 KiB read of pipelined PUBs with one subscriber.
+//!   path for a 64 KiB read of pipelined PUBs with one subscriber;
+//!   `…_with_permissions`: the same for a publisher and a subscriber whose
+//!   users have publish and subscribe allow/deny lists.
 //!
 //! Quick run: `cargo bench -p natsd-core -- --warm-up-time 1 --measurement-time 2`.
 
@@ -132,20 +134,60 @@ fn drain(outbox: &Outbox, spare: &mut Vec<u8>) -> usize {
 /// A server with `subs` connections subscribed to `foo.bar` and one quiet
 /// publisher.
 fn setup(subs: usize, now: Instant) -> (Arc<Server>, Vec<Connection>, Connection) {
-    let server = Server::new(Options::default(), 1);
+    setup_with(Options::default(), "", subs, now)
+}
+
+/// As [`setup`], every client logged in as a user with permissions.
+fn setup_with_permissions(subs: usize, now: Instant) -> (Arc<Server>, Vec<Connection>, Connection) {
+    use natsd_core::options::{Permissions, SubjectPermission, User};
+    let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let perms = Permissions {
+        publish: Some(SubjectPermission {
+            allow: Some(list(&["foo.>", "_INBOX.>"])),
+            deny: list(&["foo.secret"]),
+        }),
+        subscribe: Some(SubjectPermission {
+            allow: Some(list(&["foo.*", "_INBOX.>"])),
+            deny: list(&["foo.hidden"]),
+        }),
+        response: None,
+    };
+    let opts = Options {
+        users: vec![User {
+            username: "u".into(),
+            password: "p".into(),
+            permissions: Some(perms),
+            allowed_connection_types: vec![],
+        }],
+        ..Options::default()
+    };
+    setup_with(opts, ",\"user\":\"u\",\"pass\":\"p\"", subs, now)
+}
+
+fn setup_with(
+    opts: Options,
+    creds: &str,
+    subs: usize,
+    now: Instant,
+) -> (Arc<Server>, Vec<Connection>, Connection) {
+    let server = Server::new(opts, 1);
     let mut spare = Vec::new();
     let mut subscribers = Vec::new();
     for i in 0..subs {
         let mut c = server.accept(peer(i as u16), now);
         c.receive(
-            b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB foo.bar 1\r\n",
+            format!("CONNECT {{\"verbose\":false,\"pedantic\":false{creds}}}\r\nSUB foo.bar 1\r\n")
+                .as_bytes(),
             now,
         );
         drain(c.outbox(), &mut spare);
         subscribers.push(c);
     }
     let mut publisher = server.accept(peer(999), now);
-    publisher.receive(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n", now);
+    publisher.receive(
+        format!("CONNECT {{\"verbose\":false,\"pedantic\":false{creds}}}\r\n").as_bytes(),
+        now,
+    );
     drain(publisher.outbox(), &mut spare);
     (server, subscribers, publisher)
 }
@@ -173,18 +215,29 @@ fn fanout(c: &mut Criterion) {
 
 fn receive(c: &mut Criterion) {
     let now = Instant::now();
-    let (_server, subscribers, mut publisher) = setup(1, now);
     let frame_len = pipelined_pubs(16, 1).len();
     let chunk = pipelined_pubs(16, 64 * 1024 / frame_len);
     let mut spare = Vec::new();
     let mut g = c.benchmark_group("receive");
     g.throughput(Throughput::Bytes(chunk.len() as u64));
-    g.bench_function("64KiB_pipelined_16B_pubs_1_sub", |b| {
-        b.iter(|| {
-            publisher.receive(black_box(&chunk), now);
-            drain(subscribers[0].outbox(), &mut spare)
-        })
-    });
+    for (name, with_perms) in [
+        ("64KiB_pipelined_16B_pubs_1_sub", false),
+        ("64KiB_pipelined_16B_pubs_1_sub_with_permissions", true),
+    ] {
+        let (_server, subscribers, mut publisher) = if with_perms {
+            setup_with_permissions(1, now)
+        } else {
+            setup(1, now)
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                publisher.receive(black_box(&chunk), now);
+                let n = drain(subscribers[0].outbox(), &mut spare);
+                debug_assert!(n > 0);
+                n
+            })
+        });
+    }
     g.finish();
 }
 

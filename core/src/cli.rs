@@ -5,7 +5,7 @@
 //! As in nats-server, a configuration file (`-c`) is read first and the
 //! flags given on the command line then override it: the host applies the
 //! file to the defaults and then [`Flags::apply`]. Flags of subsystems
-//! natsd does not implement (TLS, cluster, JetStream, profiling, syslog)
+//! natsd does not implement (TLS, JetStream, profiling, syslog)
 //! are refused with `not supported yet: -<flag>`.
 
 use crate::options::Options;
@@ -157,6 +157,12 @@ enum Flag {
     MaxTracedMsgLen,
     PortsFileDir,
     ClientAdvertise,
+    Cluster,
+    ClusterName,
+    Routes,
+    NoAdvertise,
+    ClusterAdvertise,
+    ConnectRetries,
     Config,
     Test,
     Signal,
@@ -191,6 +197,13 @@ const FLAGS: &[(&str, Flag)] = &[
     ("max_traced_msg_len", Flag::MaxTracedMsgLen),
     ("ports_file_dir", Flag::PortsFileDir),
     ("client_advertise", Flag::ClientAdvertise),
+    ("cluster", Flag::Cluster),
+    ("cluster_listen", Flag::Cluster),
+    ("cluster_name", Flag::ClusterName),
+    ("routes", Flag::Routes),
+    ("no_advertise", Flag::NoAdvertise),
+    ("cluster_advertise", Flag::ClusterAdvertise),
+    ("connect_retries", Flag::ConnectRetries),
     ("c", Flag::Config),
     ("config", Flag::Config),
     ("t", Flag::Test),
@@ -225,13 +238,6 @@ const NOT_YET: &[&str] = &[
     "tlskey",
     "tlsverify",
     "tlscacert",
-    "routes",
-    "cluster",
-    "cluster_name",
-    "no_advertise",
-    "cluster_advertise",
-    "connect_retries",
-    "cluster_listen",
     "profile",
     "help_tls",
 ];
@@ -248,6 +254,7 @@ impl Flag {
                 | Flag::LogTime
                 | Flag::LogTimeUtc
                 | Flag::Test
+                | Flag::NoAdvertise
                 | Flag::Help
                 | Flag::Version
         )
@@ -349,9 +356,84 @@ fn set(opts: &mut Options, flag: Flag, name: &str, value: &str) -> Result<(), Cl
         }
         Flag::PortsFileDir => opts.ports_file_dir = value.to_string(),
         Flag::ClientAdvertise => opts.client_advertise = value.to_string(),
+        Flag::Cluster => {
+            let c = opts.cluster.get_or_insert_with(Default::default);
+            if value.is_empty() {
+                // nats-server: an empty --cluster turns routing off.
+                c.port = None;
+            } else {
+                set_cluster_listen(c, value).ok_or_else(|| invalid_value(name, value))?;
+            }
+        }
+        Flag::ClusterName => {
+            opts.cluster.get_or_insert_with(Default::default).name =
+                (!value.is_empty()).then(|| value.to_string())
+        }
+        Flag::Routes => {
+            let routes = value
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(crate::route::RouteUrl::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| invalid_value(name, value))?;
+            opts.cluster.get_or_insert_with(Default::default).routes = routes;
+        }
+        Flag::NoAdvertise => {
+            opts.cluster
+                .get_or_insert_with(Default::default)
+                .no_advertise = on
+        }
+        Flag::ClusterAdvertise => {
+            opts.cluster.get_or_insert_with(Default::default).advertise = value.to_string()
+        }
+        Flag::ConnectRetries => {
+            opts.cluster
+                .get_or_insert_with(Default::default)
+                .connect_retries = u32::try_from(int()?).map_err(|_| invalid_value(name, value))?
+        }
         Flag::Config | Flag::Test | Flag::Signal | Flag::Help | Flag::Version => {}
     }
     Ok(())
+}
+
+/// `--cluster nats://[user:pass@]host:port`: the route listen address and,
+/// as nats-server does, the route credentials (cleared when absent).
+fn set_cluster_listen(c: &mut crate::route::ClusterOptions, value: &str) -> Option<()> {
+    let rest = value.split_once("://").map_or(value, |(_, r)| r);
+    let rest = rest.split('/').next().unwrap_or_default();
+    let (creds, hostport) = match rest.rsplit_once('@') {
+        Some((c, h)) => (Some(c), h),
+        None => (None, rest),
+    };
+    let (host, port) = match hostport.strip_prefix('[') {
+        Some(r) => {
+            let (h, after) = r.split_once(']')?;
+            (h, after.strip_prefix(':')?)
+        }
+        None => hostport.rsplit_once(':')?,
+    };
+    c.port = match parse_go_int(port)? {
+        0 => None,
+        -1 => Some(0),
+        p @ 1..=65535 => Some(p as u16),
+        _ => return None,
+    };
+    if !host.is_empty() {
+        c.host = host.to_string();
+    }
+    match creds {
+        Some(cr) => {
+            let (u, p) = cr.split_once(':')?;
+            c.user = Some(u.to_string());
+            c.password = Some(p.to_string());
+        }
+        None => {
+            c.user = None;
+            c.password = None;
+        }
+    }
+    Some(())
 }
 
 /// Reads the arguments after the program name.
@@ -496,6 +578,15 @@ Logging Options:
         --log_size_limit <limit>     Logfile size limit (default: auto)
         --max_traced_msg_len <len>   Maximum printable length for traced messages (default: unlimited)
 
+Cluster Options:
+        --routes <rurl-1, rurl-2>    Routes to solicit and connect
+        --cluster <cluster-url>      Cluster URL for solicited routes
+        --cluster_listen <url>       Same as --cluster
+        --cluster_name <string>      Cluster Name, if not set one will be dynamically generated
+        --no_advertise <bool>        Do not advertise known cluster information to clients
+        --cluster_advertise <string> Cluster URL to advertise to other servers
+        --connect_retries <number>   For implicit routes, number of connect retries
+
 Authorization Options:
         --user <user>                User required for connections
         --pass <password>            Password required for connections
@@ -506,8 +597,7 @@ Common Options:
     -v, --version                    Show version
 
 Not supported yet (refused): -ms/--https_port, -s/--syslog, -r/--remote_syslog,
-JetStream (-js, -sd), TLS (--tls*), cluster (--routes, --cluster*, --no_advertise,
---connect_retries) and profiling (--profile) flags.
+JetStream (-js, -sd), TLS (--tls*) and profiling (--profile) flags.
 ";
 
 #[cfg(test)]
@@ -666,5 +756,44 @@ mod tests {
         assert!(o.logtime_utc && o.trace && o.trace_verbose && !o.debug && !o.logtime);
         assert_eq!(run(&["-p", "0"]).port, 4222);
         assert_eq!(run(&["-p", "-1"]).port, 0);
+    }
+
+    #[test]
+    fn cluster_flags() {
+        let o = run(&[
+            "--cluster",
+            "nats://ruser:rpass@127.0.0.1:6222",
+            "--cluster_name=C1",
+            "--routes",
+            "nats://127.0.0.1:6223, nats-route://h:6224",
+            "--no_advertise",
+            "--cluster_advertise",
+            "10.0.0.1:6222",
+            "--connect_retries=2",
+        ]);
+        let c = o.cluster.unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", Some(6222)));
+        assert_eq!(c.name.as_deref(), Some("C1"));
+        assert_eq!(
+            (c.user.as_deref(), c.password.as_deref()),
+            (Some("ruser"), Some("rpass"))
+        );
+        let ports: Vec<u16> = c.routes.iter().map(|r| r.port).collect();
+        assert_eq!(ports, [6223, 6224]);
+        assert!(c.no_advertise);
+        assert_eq!(c.advertise, "10.0.0.1:6222");
+        assert_eq!(c.connect_retries, 2);
+        let c = run(&["--cluster_listen", "nats://0.0.0.0:-1"])
+            .cluster
+            .unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", Some(0)));
+        assert_eq!(
+            parse_args(["--cluster", "bogus"]).unwrap_err().0,
+            "invalid value \"bogus\" for flag -cluster: parse error"
+        );
+        assert_eq!(
+            parse_args(["--routes", "127.0.0.1:1"]).unwrap_err().0,
+            "invalid value \"127.0.0.1:1\" for flag -routes: parse error"
+        );
     }
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
-use crate::auth::{self, Credentials};
+use crate::auth::{ClientAuth, Credentials, Identity, Perms, SYS_QUEUE};
 use crate::client::connect::ConnectOptions;
 use crate::client::encode::{write_msg, write_no_responders};
 use crate::client::parser::{ignores_tail, parse, ClientOp, Limits, Need, Parsed};
@@ -50,6 +50,11 @@ const CACHE_MAX: usize = 512;
 /// Partial-frame buffers larger than this are freed after use.
 const PARTIAL_KEEP: usize = 16 * 1024;
 
+/// Publish-permission verdicts kept per connection (nats-server's
+/// `maxPermCacheSize`); past it, [`PERM_CACHE_PRUNE`] entries are dropped.
+const PERM_CACHE_MAX: usize = 128;
+const PERM_CACHE_PRUNE: usize = 32;
+
 /// The latest lookup, reused without hashing or reference counting while
 /// the subject repeats and the account's index is unchanged — the common
 /// case of a publisher streaming to one subject.
@@ -74,6 +79,7 @@ struct Deliverer<'c> {
     wake: &'c mut Vec<Arc<Outbox>>,
     server: &'c Server,
     account: &'c Account,
+    now: Instant,
 }
 
 impl Deliverer<'_> {
@@ -108,6 +114,12 @@ impl Deliverer<'_> {
         match res {
             Append::Queued => {
                 mark_wake(self.wake, &sub.outbox);
+                if let (Some(reply), Some(auth)) = (m.reply, sub.auth()) {
+                    // allow_responses: the subscriber may answer this one.
+                    if auth.tracks_replies() {
+                        auth.record_reply(reply, self.now);
+                    }
+                }
                 true
             }
             Append::Closed => false,
@@ -170,6 +182,20 @@ pub struct Connection {
     /// The latest `now` the runtime gave us (closing has no clock input).
     clock: Instant,
     info: Arc<ClientInfo>,
+    /// Permission state shared with this client's subscriptions.
+    auth: Arc<ClientAuth>,
+    /// The permissions in force (a copy of `auth`'s, as of `perm_epoch`).
+    perms: Option<Arc<Perms>>,
+    perm_epoch: u64,
+    /// Publish-permission verdicts by subject, while `perms` is unchanged.
+    pub_cache: FxHashMap<Box<[u8]>, bool>,
+    /// The last subject found publishable: a publisher streaming to one
+    /// subject skips the cache lookup.
+    pub_last: Vec<u8>,
+    /// The nonce sent in INFO for nkey signatures.
+    nonce: Option<String>,
+    /// `"$G/user:x"` for log lines, once authenticated as a user.
+    log_tag: Option<String>,
 }
 
 impl Connection {
@@ -178,6 +204,7 @@ impl Connection {
         cid: u64,
         peer: SocketAddr,
         seed: u64,
+        nonce: Option<String>,
         now: Instant,
         over_limit: bool,
     ) -> Connection {
@@ -187,11 +214,13 @@ impl Connection {
             .auth_required()
             .then(|| now + opts.effective_auth_timeout());
         let next_ping = now + opts.ping_interval;
+        let auth = Arc::new(ClientAuth::new());
         let info = Arc::new(ClientInfo::new(
             cid,
             peer,
             now,
             outbox.clone(),
+            auth.clone(),
             server.global_account().name(),
         ));
         server.registry().add(info.clone());
@@ -222,6 +251,13 @@ impl Connection {
             in_bytes: 0,
             clock: now,
             info,
+            perm_epoch: auth.epoch(),
+            auth,
+            perms: None,
+            pub_cache: FxHashMap::default(),
+            pub_last: Vec::new(),
+            nonce,
+            log_tag: None,
         };
         c.send_info(false);
         if over_limit {
@@ -288,7 +324,13 @@ impl Connection {
         }
         self.last_activity = now;
         self.clock = now;
-        let rest = self.finish_partial(data, now);
+        self.sync_perms();
+        self.first_op(data);
+        let rest = if self.state == State::Closed {
+            None
+        } else {
+            self.finish_partial(data, now)
+        };
         if let Some(mut data) = rest {
             let limits = self.limits();
             while !data.is_empty() && self.state != State::Closed {
@@ -311,6 +353,105 @@ impl Connection {
         self.publish_counters();
         self.settle_close();
         self.flush_wakes();
+    }
+
+    /// Picks up permissions a reload installed (one atomic load per input).
+    #[inline]
+    fn sync_perms(&mut self) {
+        let epoch = self.auth.epoch();
+        if epoch != self.perm_epoch {
+            self.perm_epoch = epoch;
+            self.perms = self.auth.perms();
+            self.pub_cache.clear();
+            self.pub_last.clear();
+            // The reload removed the subscriptions it no longer allows.
+            self.subs.retain(|_, s| !s.is_closed());
+        }
+    }
+
+    /// nats-server decides at the first byte of the first operation: with
+    /// auth required, anything but a CONNECT binds the client to a
+    /// `no_auth_user` with a password, or is an Authorization Violation.
+    fn first_op(&mut self, data: &[u8]) {
+        if self.state != State::AwaitConnect
+            || self.auth_deadline.is_none()
+            || !self.partial.is_empty()
+        {
+            return;
+        }
+        match data.first() {
+            None | Some(b'C' | b'c') => {}
+            Some(_) => match self.server.authenticator().bind_no_auth_user() {
+                Some(id) => {
+                    self.auth_deadline = None;
+                    self.bind(id);
+                }
+                None => self.fail(
+                    Fault::ErrClose(text::AUTH_VIOLATION),
+                    CloseReason::AuthViolation,
+                ),
+            },
+        }
+    }
+
+    /// Takes on the permissions of the identity the client authenticated as.
+    fn bind(&mut self, id: Identity) {
+        self.log_tag = id.log_tag();
+        if id.perms.as_ref().is_some_and(|p| p.restricts_subscribe()) {
+            self.server.note_delivery_filters();
+        }
+        self.perm_epoch = self.auth.set(id.perms.clone());
+        self.perms = id.perms;
+        self.pub_cache.clear();
+        self.pub_last.clear();
+        if !self.subs.is_empty() {
+            // Other publishers' cached lookups applied the old filter.
+            self.account.invalidate_caches();
+        }
+    }
+
+    /// May this client publish to `subject` (its permissions restrict
+    /// publishing)? Verdicts from the lists are cached; a denied subject
+    /// may still be a reply this client is allowed to send
+    /// (`allow_responses`), which is counted and never cached.
+    fn publish_permitted(&mut self, subject: &[u8], now: Instant) -> bool {
+        if !self.pub_last.is_empty() && self.pub_last == subject {
+            return true;
+        }
+        if let Some(&ok) = self.pub_cache.get(subject) {
+            if ok {
+                self.pub_last.clear();
+                self.pub_last.extend_from_slice(subject);
+            }
+            return ok;
+        }
+        let Some(perms) = &self.perms else {
+            return true;
+        };
+        let ok = perms.publish_allowed(subject);
+        if !ok && perms.response().is_some() {
+            return self.auth.reply_allowed(subject, now);
+        }
+        if self.pub_cache.len() >= PERM_CACHE_MAX {
+            let mut n = 0;
+            self.pub_cache.retain(|_, _| {
+                n += 1;
+                n > PERM_CACHE_PRUNE
+            });
+        }
+        self.pub_cache.insert(subject.into(), ok);
+        if ok {
+            self.pub_last.clear();
+            self.pub_last.extend_from_slice(subject);
+        }
+        ok
+    }
+
+    fn log_prefix(&self) -> String {
+        match &self.log_tag {
+            Some(t) => format!("{} - cid:{} - {}", self.peer, self.cid, t),
+            None => format!("{} - cid:{}", self.peer, self.cid),
+        }
     }
 
     fn publish_counters(&self) {
@@ -472,7 +613,7 @@ impl Connection {
                 reply,
                 payload,
                 size,
-            } => self.on_pub(subject, reply, 0, payload, [b"", size]),
+            } => self.on_pub(subject, reply, 0, payload, [b"", size], now),
             ClientOp::HPub {
                 subject,
                 reply,
@@ -488,7 +629,7 @@ impl Connection {
                     );
                     return;
                 }
-                self.on_pub(subject, reply, header_len, message, sizes)
+                self.on_pub(subject, reply, header_len, message, sizes, now)
             }
             ClientOp::Sub {
                 subject,
@@ -556,29 +697,32 @@ impl Connection {
             );
             return;
         }
-        let credentials = Self::credentials(&opts);
-        if !auth::check(&self.server.options(), &credentials) {
-            log::debug!("{} - cid:{} - authentication error", self.peer, self.cid);
+        let credentials = self.credentials(&opts);
+        let Some(identity) = self.server.authenticator().authenticate(&credentials) else {
+            log::error!(
+                "{} - cid:{} - authentication error{}",
+                self.peer,
+                self.cid,
+                credentials.log_suffix()
+            );
             self.fail(
                 Fault::ErrClose(text::AUTH_VIOLATION),
                 CloseReason::AuthViolation,
             );
             return;
-        }
+        };
         let headers = opts.headers && !self.server.options().no_header_support;
         self.outbox.set_headers(headers);
         self.info.set_meta(ClientMeta {
             name: opts.name.clone(),
             lang: opts.lang.clone(),
             version: opts.version.clone(),
-            user: opts
-                .user
-                .clone()
-                .filter(|_| self.server.options().user.is_some()),
+            user: identity.user.clone(),
             account: self.account.name().to_string(),
             protocol: opts.protocol,
         });
-        self.info.set_credentials(credentials);
+        self.info.set_credentials(identity.credentials.clone());
+        self.bind(identity);
         self.opts = opts;
         self.opts.headers = headers;
         self.auth_deadline = None;
@@ -599,11 +743,14 @@ impl Connection {
         }
     }
 
-    fn credentials(c: &ConnectOptions) -> Credentials {
+    fn credentials(&self, c: &ConnectOptions) -> Credentials {
         Credentials {
             user: c.user.clone(),
             pass: c.pass.clone(),
             token: c.auth_token.clone(),
+            nkey: c.nkey.clone(),
+            sig: c.sig.clone(),
+            nonce: self.nonce.clone(),
         }
     }
 
@@ -614,6 +761,7 @@ impl Connection {
         header_len: usize,
         message: &[u8],
         sizes: [&[u8]; 2],
+        now: Instant,
     ) {
         self.in_msgs += 1;
         self.in_bytes += message.len() as u64;
@@ -621,18 +769,24 @@ impl Connection {
             self.send_err(text::INVALID_PUBLISH_SUBJECT);
         }
         if subject.starts_with(b"_GR_.") || subject.starts_with(b"$NRG.") {
-            self.send_err(&format!(
-                "Permissions Violation for Publish to {}",
-                go_quote(subject)
-            ));
+            self.send_err(&text::publish_violation(subject));
+            return;
+        }
+        // No permissions: one branch, no lookup, no lock.
+        if self.perms.as_ref().is_some_and(|p| p.restricts_publish())
+            && !self.publish_permitted(subject, now)
+        {
+            log::error!(
+                "{} - Publish Violation - Subject {}",
+                self.log_prefix(),
+                text::go_quote(subject)
+            );
+            self.send_err(&text::publish_violation(subject));
             return;
         }
         if let Some(r) = reply {
             if r.starts_with(b"_R_.") || r.starts_with(b"$JS.ACK.") || r.starts_with(b"_GR_.") {
-                self.send_err(&format!(
-                    "Permissions Violation for Publish with Reply of {}",
-                    go_quote(r)
-                ));
+                self.send_err(&text::reply_violation(r));
                 return;
             }
         }
@@ -664,6 +818,7 @@ impl Connection {
             wake,
             server,
             account,
+            now,
         };
         let mut delivered = false;
         for sub in &matches.plain {
@@ -687,6 +842,17 @@ impl Connection {
                 }
             }
         }
+        // Cluster hook: the same message to routes with interest (one RMSG
+        // per route; queue groups with a local member stay local).
+        delivered |= out.server.routes().forward(
+            out.account.name(),
+            subject,
+            reply,
+            header_len,
+            message,
+            &matches.queues,
+            out.wake,
+        );
         if !delivered && self.opts.no_responders {
             if let Some(reply) = reply {
                 self.send_no_responders(subject, reply);
@@ -750,7 +916,11 @@ impl Connection {
         } else if let Some(m) = self.cache.get(subject) {
             return m.clone();
         }
-        let m = Arc::new(self.account.sublist().matches(subject));
+        let mut m = self.account.sublist().matches(subject);
+        if self.server.delivery_filters() {
+            m.retain_admitted(subject);
+        }
+        let m = Arc::new(m);
         if self.cache.len() >= CACHE_MAX {
             self.cache.clear();
         }
@@ -759,6 +929,24 @@ impl Connection {
     }
 
     fn on_sub(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+        if queue == Some(SYS_QUEUE)
+            || self
+                .perms
+                .as_ref()
+                .is_some_and(|p| !p.can_subscribe(subject, queue))
+        {
+            let q = queue
+                .map(|q| format!(", Queue: {}", text::go_quote(q)))
+                .unwrap_or_default();
+            log::error!(
+                "{} - Subscription Violation - Subject {}{q}, SID {}",
+                self.log_prefix(),
+                text::go_quote(subject),
+                String::from_utf8_lossy(sid)
+            );
+            self.send_err(&text::subscription_violation(subject, queue));
+            return;
+        }
         if !subject::is_valid_subscription(subject) {
             self.send_err(text::INVALID_SUBJECT);
             return;
@@ -780,12 +968,15 @@ impl Connection {
                 return;
             }
         }
-        let sub = Arc::new(Subscription::new(
-            Bytes::copy_from_slice(subject),
-            queue.map(Bytes::copy_from_slice),
-            Bytes::copy_from_slice(sid),
-            self.outbox.clone(),
-        ));
+        let sub = Arc::new(
+            Subscription::new(
+                Bytes::copy_from_slice(subject),
+                queue.map(Bytes::copy_from_slice),
+                Bytes::copy_from_slice(sid),
+                self.outbox.clone(),
+            )
+            .with_auth(self.auth.clone()),
+        );
         self.account.sublist_mut().insert(sub.clone());
         self.subs.insert(sub.sid.clone(), sub);
         if self.opts.verbose {
@@ -818,8 +1009,14 @@ impl Connection {
     fn send_info(&mut self, connect_info: bool) {
         let server = self.server.clone();
         let account = connect_info.then(|| self.account.name());
+        // The nonce goes in the greeting only.
+        let nonce = if connect_info {
+            None
+        } else {
+            self.nonce.as_deref()
+        };
         self.outbox
-            .append(|b| server.write_info(b, self.cid, self.peer, account, false));
+            .append(|b| server.write_info(b, self.cid, self.peer, account, nonce, false));
         let own = self.outbox.clone();
         self.mark_wake(&own);
     }
@@ -1005,24 +1202,4 @@ impl Drop for Connection {
         }
         self.flush_wakes();
     }
-}
-
-/// Go's `%q` for the subjects quoted in permission errors: double quotes,
-/// with quotes, backslashes and non-printable bytes escaped.
-fn go_quote(s: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for ch in String::from_utf8_lossy(s).chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }

@@ -30,6 +30,65 @@ pub mod text {
     pub const INVALID_PUBLISH_SUBJECT: &str = "Invalid Publish Subject";
     /// Per-connection `max_subscriptions` reached.
     pub const MAX_SUBSCRIPTIONS: &str = "maximum subscriptions exceeded";
+
+    /// `Permissions Violation for Publish to "<subject>"` (Go `%q`).
+    pub fn publish_violation(subject: &[u8]) -> String {
+        format!("Permissions Violation for Publish to {}", go_quote(subject))
+    }
+
+    /// `Permissions Violation for Publish with Reply of "<reply>"`.
+    pub fn reply_violation(reply: &[u8]) -> String {
+        format!(
+            "Permissions Violation for Publish with Reply of {}",
+            go_quote(reply)
+        )
+    }
+
+    /// `Permissions Violation for Subscription to "<subject>"`, with
+    /// ` using queue "<queue>"` for a queue subscription.
+    pub fn subscription_violation(subject: &[u8], queue: Option<&[u8]>) -> String {
+        match queue {
+            Some(q) => format!(
+                "Permissions Violation for Subscription to {} using queue {}",
+                go_quote(subject),
+                go_quote(q)
+            ),
+            None => format!(
+                "Permissions Violation for Subscription to {}",
+                go_quote(subject)
+            ),
+        }
+    }
+
+    /// `Permissions Violation for Subscription to "<subject>" (sid "<sid>")`:
+    /// a subscription a reload no longer allows.
+    pub fn subscription_removed(subject: &[u8], sid: &[u8]) -> String {
+        format!(
+            "Permissions Violation for Subscription to {} (sid {})",
+            go_quote(subject),
+            go_quote(sid)
+        )
+    }
+
+    /// Go's `%q` for the subjects quoted in permission errors: double
+    /// quotes, with quotes, backslashes and non-printable bytes escaped.
+    pub fn go_quote(s: &[u8]) -> String {
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('"');
+        for ch in String::from_utf8_lossy(s).chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
 }
 
 /// What an error does on the wire. Every failure the connection can meet is

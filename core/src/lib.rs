@@ -51,7 +51,9 @@ pub mod options;
 pub mod outbox;
 pub mod registry;
 pub mod rng;
+pub mod route;
 pub mod server;
+pub mod session;
 pub mod subject;
 pub mod sublist;
 
@@ -59,5 +61,7 @@ pub use connection::{Connection, State};
 pub use errors::CloseReason;
 pub use options::Options;
 pub use outbox::{Outbox, Take};
+pub use route::RouteConnection;
 pub use server::{Account, Server};
+pub use session::Session;
 pub use sublist::{Matches, Sublist, Subscription};

@@ -43,6 +43,15 @@ pub struct Options {
     pub password: Option<String>,
     /// Token (`--auth`).
     pub token: Option<String>,
+    /// `authorization.users` entries with a user name (and password).
+    pub users: Vec<User>,
+    /// `authorization.users` entries with an `nkey`.
+    pub nkeys: Vec<NkeyUser>,
+    /// `authorization.default_permissions` (alias `permissions`): the
+    /// permissions of `users` and `nkeys` entries that have none.
+    pub default_permissions: Option<Permissions>,
+    /// `no_auth_user`: the user a client without credentials is bound to.
+    pub no_auth_user: Option<String>,
     /// `no_header_support`.
     pub no_header_support: bool,
     /// Lame duck mode: time over which clients are closed.
@@ -99,6 +108,8 @@ pub struct Options {
     pub http_port: Option<u16>,
     /// Prefix of every monitoring path (`http_base_path`).
     pub http_base_path: String,
+    /// `cluster { … }` and the cluster flags; `None`: no cluster block.
+    pub cluster: Option<crate::route::ClusterOptions>,
 }
 
 impl Default for Options {
@@ -119,6 +130,10 @@ impl Default for Options {
             user: None,
             password: None,
             token: None,
+            users: Vec::new(),
+            nkeys: Vec::new(),
+            default_permissions: None,
+            no_auth_user: None,
             no_header_support: false,
             max_closed_clients: 10_000,
             lame_duck_duration: Duration::from_secs(120),
@@ -147,14 +162,42 @@ impl Default for Options {
             http_host: String::new(),
             http_port: None,
             http_base_path: String::new(),
+            cluster: None,
         }
     }
 }
 
 impl Options {
-    /// True if clients must authenticate.
+    /// True if clients must authenticate (nats-server: any of single user,
+    /// token, users or nkey users configured).
     pub fn auth_required(&self) -> bool {
-        self.user.is_some() || self.token.is_some()
+        self.user.is_some()
+            || self.token.is_some()
+            || !self.users.is_empty()
+            || !self.nkeys.is_empty()
+    }
+
+    /// The `auth_required` INFO field: as [`Options::auth_required`], but
+    /// left out when `no_auth_user` lets clients in without credentials.
+    pub fn info_auth_required(&self) -> bool {
+        self.auth_required() && self.no_auth_user.is_none()
+    }
+
+    /// True if INFO carries a `nonce` for nkey signatures.
+    pub fn nonce_required(&self) -> bool {
+        !self.nkeys.is_empty()
+    }
+
+    /// True if some configured password is not a bcrypt hash (nats-server
+    /// then warns `Plaintext passwords detected, use nkeys or bcrypt`).
+    pub fn has_plaintext_passwords(&self) -> bool {
+        let plain = |p: &str| !crate::auth::is_bcrypt(p);
+        self.password.as_deref().is_some_and(plain) || self.users.iter().any(|u| plain(&u.password))
+    }
+
+    /// The permissions `u` gets: its own, else `default_permissions`.
+    pub fn user_permissions<'a>(&'a self, own: &'a Option<Permissions>) -> Option<&'a Permissions> {
+        own.as_ref().or(self.default_permissions.as_ref())
     }
 
     /// The monitoring host in force: `http_host`, else the client host.
@@ -182,7 +225,89 @@ impl Options {
         if self.password.is_some() && self.user.is_none() {
             return Err("a password requires a user".into());
         }
+        if let Some(n) = &self.no_auth_user {
+            if self.users.is_empty() && self.nkeys.is_empty() {
+                return Err(format!(
+                    "no_auth_user: \"{n}\" present, but users/nkeys are not defined"
+                ));
+            }
+            if !self.users.iter().any(|u| &u.username == n)
+                && !self.nkeys.iter().any(|k| &k.nkey == n)
+            {
+                return Err(format!(
+                    "no_auth_user: \"{n}\" not present as user or nkey in authorization block or account configuration"
+                ));
+            }
+        }
         Ok(())
+    }
+}
+
+/// One `authorization.users` entry with a user name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// `user` / `username`.
+    pub username: String,
+    /// `password` / `pass`: plain text or a bcrypt hash (`$2a$…`).
+    pub password: String,
+    /// `permissions`; `None` means `default_permissions` (if any).
+    pub permissions: Option<Permissions>,
+    /// `allowed_connection_types` (upper case); empty: any. natsd's
+    /// clients are all `STANDARD`.
+    pub allowed_connection_types: Vec<String>,
+}
+
+/// One `authorization.users` entry with an `nkey`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NkeyUser {
+    /// The user's public nkey (`U…`, 56 characters).
+    pub nkey: String,
+    /// `permissions`; `None` means `default_permissions` (if any).
+    pub permissions: Option<Permissions>,
+    /// `allowed_connection_types`, as for [`User`].
+    pub allowed_connection_types: Vec<String>,
+}
+
+/// A user's permissions (`permissions { publish, subscribe, allow_responses }`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Permissions {
+    /// `publish` (`pub`, `import`); `None`: anything may be published.
+    pub publish: Option<SubjectPermission>,
+    /// `subscribe` (`sub`, `export`); `None`: anything may be subscribed to.
+    pub subscribe: Option<SubjectPermission>,
+    /// `allow_responses`: may publish to the reply subjects of requests it
+    /// received.
+    pub response: Option<ResponsePermission>,
+}
+
+/// Allow and deny lists of subjects (`*` and `>` allowed; subscribe
+/// entries may be `"subject queue"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectPermission {
+    /// `allow`; `None`: everything not denied. `Some(vec![])` denies
+    /// everything (what `allow_responses` without a publish allow list
+    /// means).
+    pub allow: Option<Vec<String>>,
+    /// `deny`; wins over `allow`.
+    pub deny: Vec<String>,
+}
+
+/// `allow_responses`: how many replies per received request, for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponsePermission {
+    /// Replies allowed per request (0: no limit). Default 1.
+    pub max_msgs: u64,
+    /// How long after the request a reply may be sent (zero: no limit).
+    /// Default 2 minutes.
+    pub expires: Duration,
+}
+
+impl Default for ResponsePermission {
+    fn default() -> ResponsePermission {
+        ResponsePermission {
+            max_msgs: 1,
+            expires: Duration::from_secs(120),
+        }
     }
 }
 

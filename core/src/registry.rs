@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::auth::Credentials;
+use crate::auth::{ClientAuth, Credentials};
 use crate::errors::CloseReason;
 use crate::outbox::Outbox;
 
@@ -41,6 +41,8 @@ pub struct ClientInfo {
     pub start: Instant,
     /// Its outbox (pending bytes, out counters).
     pub outbox: Arc<Outbox>,
+    /// Its permission state (a reload installs new permissions here).
+    pub(crate) auth: Arc<ClientAuth>,
     meta: Mutex<ClientMeta>,
     credentials: Mutex<Credentials>,
     in_msgs: AtomicU64,
@@ -58,6 +60,7 @@ impl ClientInfo {
         peer: SocketAddr,
         start: Instant,
         outbox: Arc<Outbox>,
+        auth: Arc<ClientAuth>,
         account: &str,
     ) -> ClientInfo {
         ClientInfo {
@@ -65,6 +68,7 @@ impl ClientInfo {
             peer,
             start,
             outbox,
+            auth,
             meta: Mutex::new(ClientMeta {
                 account: account.to_string(),
                 ..ClientMeta::default()

@@ -2,11 +2,13 @@
 //! accounts with their subject index, the connection count and counters.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-use crate::auth;
+use rustc_hash::FxHashMap;
+
+use crate::auth::{self, Authenticator};
 use crate::client::info::Info;
 use crate::connection::Connection;
 use crate::errors::{text, write_err, CloseReason};
@@ -14,8 +16,8 @@ use crate::lame_duck;
 use crate::nkey;
 use crate::options::{Options, COMPAT_VERSION, NATSD_VERSION};
 use crate::registry::Registry;
-use crate::rng::Rng;
-use crate::sublist::Sublist;
+use crate::rng::CsRng;
+use crate::sublist::{Sublist, Subscription};
 
 /// One account: an isolated subject space.
 #[derive(Debug)]
@@ -57,6 +59,12 @@ impl Account {
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
+
+    /// Makes every connection's cached lookups stale (permissions that
+    /// filter deliveries changed).
+    pub fn invalidate_caches(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// Server-wide counters. Per-message counts are kept per connection and
@@ -82,6 +90,11 @@ pub struct Stats {
 pub struct Server {
     /// Swapped whole by [`Server::reload`]; readers clone the `Arc`.
     opts: RwLock<Arc<Options>>,
+    /// The authentication options compiled, swapped with `opts`.
+    auth: RwLock<Arc<Authenticator>>,
+    /// Some client's permissions filter deliveries to its wildcard
+    /// subscriptions (until then lookups skip the filter).
+    delivery_filters: AtomicBool,
     id: String,
     name: String,
     xkey: String,
@@ -89,20 +102,25 @@ pub struct Server {
     global: Arc<Account>,
     next_cid: AtomicU64,
     connections: AtomicUsize,
-    seed: Mutex<Rng>,
+    /// All of the server's randomness: its identity, per-connection seeds
+    /// and nkey nonces (see [`CsRng`]).
+    seed: Mutex<CsRng>,
     stats: Stats,
     /// Set when the runtime knows the real listen port (e.g. after port 0).
     port: AtomicUsize,
     registry: Registry,
     lame_duck: Mutex<Option<lame_duck::Schedule>>,
     monitor: crate::monitor::State,
+    /// Cluster routes (inactive without a `cluster` listen port).
+    routes: crate::route::Routes,
 }
 
 impl Server {
     /// A server with `opts`. All randomness (server id, per-connection
-    /// generators) derives from `seed`.
+    /// generators, nkey nonces) derives from `seed`, through a ChaCha20
+    /// generator so that nothing the server shows reveals the rest.
     pub fn new(opts: Options, seed: u64) -> Arc<Server> {
-        let mut rng = Rng::new(seed);
+        let mut rng = CsRng::new(seed);
         let mut key = [0u8; 32];
         rng.fill(&mut key);
         let id = nkey::encode_public(nkey::PREFIX_SERVER, &key);
@@ -110,13 +128,19 @@ impl Server {
         let xkey = nkey::encode_public(nkey::PREFIX_CURVE, &key);
         let name = opts.server_name.clone().unwrap_or_else(|| id.clone());
         let port = opts.port as usize;
+        let auth = Arc::new(Authenticator::new(&opts));
+        let routes = crate::route::Routes::new(&opts, &id, rng.next_u64());
+        let global = Arc::new(Account::new("$G"));
+        routes.attach(&global);
         Arc::new(Server {
+            auth: RwLock::new(auth),
+            delivery_filters: AtomicBool::new(false),
             opts: RwLock::new(Arc::new(opts)),
             id,
             name,
             xkey,
             version_string: format!("natsd {NATSD_VERSION}"),
-            global: Arc::new(Account::new("$G")),
+            global,
             next_cid: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
             seed: Mutex::new(rng),
@@ -125,7 +149,25 @@ impl Server {
             registry: Registry::default(),
             lame_duck: Mutex::new(None),
             monitor: crate::monitor::State::default(),
+            routes,
         })
+    }
+
+    /// The cluster routes.
+    pub fn routes(&self) -> &crate::route::Routes {
+        &self.routes
+    }
+
+    /// A new connection id (clients and routes share the sequence, as in
+    /// nats-server) and a seed for that connection's generator.
+    pub(crate) fn next_cid_and_seed(&self) -> (u64, u64) {
+        let cid = self.next_cid.fetch_add(1, Ordering::Relaxed);
+        let seed = self
+            .seed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_u64();
+        (cid, seed)
     }
 
     /// The options in force (a reload swaps them; hold the `Arc` only for
@@ -134,38 +176,123 @@ impl Server {
         self.opts.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The compiled authentication options in force.
+    pub fn authenticator(&self) -> Arc<Authenticator> {
+        self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Applies reloaded options. The caller has checked with
     /// `config::reload_diff` that every change may be applied at run time.
-    /// Clients whose credentials no longer authenticate are closed with
-    /// `-ERR 'Authorization Violation'`, as nats-server does on reload.
+    ///
+    /// As nats-server does on reload, every client is authenticated again
+    /// with the credentials it connected with: those that fail are closed
+    /// with `-ERR 'Authorization Violation'`; the others get their user's
+    /// new permissions, and each subscription those no longer allow is
+    /// removed with `-ERR 'Permissions Violation for Subscription to
+    /// "<subject>" (sid "<sid>")'` (a queue subscription stays if its
+    /// subject alone, or with its queue, is allowed).
     pub fn reload(&self, new: Options) {
+        let authn = Arc::new(Authenticator::new(&new));
         let new = Arc::new(new);
-        *self.opts.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+        *self.opts.write().unwrap_or_else(|e| e.into_inner()) = new;
+        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = authn.clone();
+        let mut by_client: Option<FxHashMap<u64, Vec<Arc<Subscription>>>> = None;
         for info in self.registry.live_infos() {
-            if !auth::check(&new, &info.credentials()) {
-                log::debug!(
-                    "{} - cid:{} - authorization violation after reload",
+            let creds = info.credentials();
+            let Some(id) = authn.authenticate(&creds) else {
+                log::error!(
+                    "{} - cid:{} - authentication error{}",
                     info.peer,
-                    info.cid
+                    info.cid,
+                    creds.log_suffix()
                 );
                 info.outbox.append(|b| write_err(b, text::AUTH_VIOLATION));
                 info.outbox.close(CloseReason::AuthViolation, true);
+                continue;
+            };
+            if id.perms.as_ref().is_some_and(|p| p.restricts_subscribe()) {
+                self.note_delivery_filters();
             }
+            info.auth.set(id.perms.clone());
+            let Some(perms) = &id.perms else {
+                continue;
+            };
+            let subs = by_client.get_or_insert_with(|| self.subscriptions_by_client());
+            let mut removed = false;
+            for sub in subs.get(&info.cid).into_iter().flatten() {
+                let queue = sub.queue.as_deref();
+                if perms.can_subscribe(&sub.subject, None)
+                    || (queue.is_some() && perms.can_subscribe(&sub.subject, queue))
+                {
+                    continue;
+                }
+                if sub.close() {
+                    self.global.sublist_mut().remove(sub);
+                }
+                let err = text::subscription_removed(&sub.subject, &sub.sid);
+                info.outbox.append(|b| write_err(b, &err));
+                removed = true;
+                log::info!(
+                    "Removed sub {} (sid {}) for {} - not authorized",
+                    text::go_quote(&sub.subject),
+                    text::go_quote(&sub.sid),
+                    match (&id.user, id.is_nkey) {
+                        (Some(u), false) => format!("User {}", text::go_quote(u.as_bytes())),
+                        (Some(u), true) => format!("Nkey {}", text::go_quote(u.as_bytes())),
+                        (None, _) => String::new(),
+                    }
+                );
+            }
+            if removed {
+                info.outbox.wake();
+            }
+        }
+        // Deliveries cached under the old permissions must be looked up again.
+        self.global.invalidate_caches();
+    }
+
+    /// Every subscription of the global account, by client.
+    fn subscriptions_by_client(&self) -> FxHashMap<u64, Vec<Arc<Subscription>>> {
+        let mut by: FxHashMap<u64, Vec<Arc<Subscription>>> = FxHashMap::default();
+        self.global.sublist().for_each(|s| {
+            by.entry(s.cid()).or_default().push(s.clone());
+        });
+        for subs in by.values_mut() {
+            subs.sort_by(|a, b| a.sid.cmp(&b.sid));
+        }
+        by
+    }
+
+    /// Records that some client's permissions filter deliveries.
+    pub(crate) fn note_delivery_filters(&self) {
+        if !self.delivery_filters.load(Ordering::Relaxed) {
+            self.delivery_filters.store(true, Ordering::Relaxed);
+            // Lookups cached before this did not filter.
+            self.global.invalidate_caches();
         }
     }
 
+    /// True once some client's permissions filter deliveries.
+    #[inline]
+    pub(crate) fn delivery_filters(&self) -> bool {
+        self.delivery_filters.load(Ordering::Relaxed)
+    }
+
     /// Appends the INFO line for client `cid` at `peer`. `account` is set
-    /// only for the INFO that follows the first PONG (`connect_info`).
+    /// only for the INFO that follows the first PONG (`connect_info`);
+    /// `nonce` only in the greeting, when nkey users are configured.
     pub fn write_info(
         &self,
         out: &mut Vec<u8>,
         cid: u64,
         peer: SocketAddr,
         account: Option<&str>,
+        nonce: Option<&str>,
         ldm: bool,
     ) {
         let o = self.options();
         let ip = peer.ip().to_string();
+        let cluster = self.routes.enabled().then(|| self.routes.cluster_name().0);
         let info = Info {
             server_id: &self.id,
             server_name: &self.name,
@@ -175,11 +302,13 @@ impl Server {
             host: &o.host,
             port: self.port(),
             headers: !o.no_header_support,
-            auth_required: o.auth_required(),
+            auth_required: o.info_auth_required(),
             max_payload: o.max_payload,
             client_id: cid,
             client_ip: &ip,
-            connect_urls: &[],
+            nonce,
+            cluster: cluster.as_deref(),
+            connect_urls: &self.routes.connect_urls(self.own_client_url()),
             ldm,
             connect_info: account.is_some(),
             remote_account: account,
@@ -213,7 +342,7 @@ impl Server {
         for info in self.registry.live_infos() {
             if info.meta().protocol >= 1 {
                 info.outbox
-                    .append(|b| self.write_info(b, info.cid, info.peer, None, true));
+                    .append(|b| self.write_info(b, info.cid, info.peer, None, None, true));
                 info.outbox.wake();
             }
         }
@@ -313,15 +442,19 @@ impl Server {
     /// has the `-ERR` queued and is already closing.
     pub fn accept(self: &Arc<Self>, peer: SocketAddr, now: Instant) -> Connection {
         let cid = self.next_cid.fetch_add(1, Ordering::Relaxed);
-        let seed = self
-            .seed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .next_u64();
+        let opts = self.options();
+        let (seed, nonce) = {
+            let mut rng = self.seed.lock().unwrap_or_else(|e| e.into_inner());
+            let nonce = opts.nonce_required().then(|| {
+                let mut raw = [0u8; auth::NONCE_LEN];
+                rng.fill(&mut raw);
+                auth::base64url_encode(&raw)
+            });
+            (rng.next_u64(), nonce)
+        };
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
-        let over =
-            self.connections.fetch_add(1, Ordering::AcqRel) >= self.options().max_connections;
-        Connection::new(self.clone(), cid, peer, seed, now, over)
+        let over = self.connections.fetch_add(1, Ordering::AcqRel) >= opts.max_connections;
+        Connection::new(self.clone(), cid, peer, seed, nonce, now, over)
     }
 
     pub(crate) fn connection_closed(&self) {

@@ -7,12 +7,13 @@
 //! result only while the generation is unchanged, so the common publish
 //! path takes no lock on the shared index at all.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
+use crate::auth::ClientAuth;
 use crate::outbox::Outbox;
 
 /// One subscription: where matching messages go and how they are labelled.
@@ -31,6 +32,14 @@ pub struct Subscription {
     delivered: AtomicU64,
     /// Set once removed; publishers holding a cached result skip it.
     closed: AtomicBool,
+    /// The subscriber's permission state (delivery filter, reply
+    /// tracking); `None` for subscriptions made outside a connection.
+    auth: Option<Arc<ClientAuth>>,
+    /// The subject has a `*` or `>` token.
+    wildcard: bool,
+    /// For a remote queue subscription held for a route: how many members
+    /// the peer server has (its `RS+ … <queue> <weight>`). 1 otherwise.
+    weight: AtomicU32,
 }
 
 /// Whether a delivery may go ahead, and whether it was the last one allowed.
@@ -53,6 +62,7 @@ impl Subscription {
         outbox: Arc<Outbox>,
     ) -> Subscription {
         Subscription {
+            wildcard: crate::subject::has_wildcard(&subject),
             subject,
             queue,
             sid,
@@ -60,6 +70,43 @@ impl Subscription {
             max: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            auth: None,
+            weight: AtomicU32::new(1),
+        }
+    }
+
+    /// The queue weight (see the field); at least 1.
+    #[inline]
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Sets the queue weight a peer server announced.
+    pub fn set_weight(&self, weight: u32) {
+        self.weight.store(weight, Ordering::Relaxed);
+    }
+
+    /// Attaches the subscriber's permission state.
+    pub fn with_auth(mut self, auth: Arc<ClientAuth>) -> Subscription {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The subscriber's permission state, if attached.
+    #[inline]
+    pub fn auth(&self) -> Option<&Arc<ClientAuth>> {
+        self.auth.as_ref()
+    }
+
+    /// False if the subscriber's permissions keep a message on `subject`
+    /// from this (wildcard) subscription.
+    #[inline]
+    pub fn admits(&self, subject: &[u8]) -> bool {
+        match &self.auth {
+            Some(a) if self.wildcard && a.filtering() => {
+                a.may_receive(subject, self.queue.as_deref())
+            }
+            _ => true,
         }
     }
 
@@ -123,6 +170,16 @@ pub struct Matches {
 }
 
 impl Matches {
+    /// Drops the subscriptions whose subscriber's permissions keep
+    /// `subject` from them ([`Subscription::admits`]).
+    pub fn retain_admitted(&mut self, subject: &[u8]) {
+        self.plain.retain(|s| s.admits(subject));
+        for g in &mut self.queues {
+            g.retain(|s| s.admits(subject));
+        }
+        self.queues.retain(|g| !g.is_empty());
+    }
+
     /// True if nothing matched.
     pub fn is_empty(&self) -> bool {
         self.plain.is_empty() && self.queues.is_empty()
@@ -157,12 +214,23 @@ impl Level {
     }
 }
 
+/// Told about every change of an index's interest, under the index's
+/// write lock (so in order): how routes learn what to announce to their
+/// peers with `RS+`/`RS-` (see `crate::route`).
+pub trait InterestSink: Send + Sync + std::fmt::Debug {
+    /// `subject` (with `queue`) now has `count` subscriptions. Called for
+    /// plain subscriptions only when the count goes 0 → 1 or 1 → 0; for
+    /// queue subscriptions on every change (the count is the group's weight).
+    fn interest(&self, subject: &[u8], queue: Option<&[u8]>, count: usize);
+}
+
 /// The subject → subscriptions index of one account.
 #[derive(Debug, Default)]
 pub struct Sublist {
     root: Level,
     count: usize,
     generation: Arc<AtomicU64>,
+    sink: Option<Arc<dyn InterestSink>>,
 }
 
 impl Sublist {
@@ -180,9 +248,21 @@ impl Sublist {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
+    /// Reports every later change of interest to `sink` (see
+    /// [`InterestSink`]).
+    pub fn set_interest_sink(&mut self, sink: Arc<dyn InterestSink>) {
+        self.sink = Some(sink);
+    }
+
     /// Number of subscriptions.
     pub fn count(&self) -> usize {
         self.count
+    }
+
+    /// Marks every cached match result stale (permissions that filter
+    /// deliveries changed).
+    pub fn invalidate(&self) {
+        self.bump();
     }
 
     /// Adds `sub` under its subject (which the caller validated).
@@ -202,26 +282,45 @@ impl Sublist {
             }
             level = node.next.get_or_insert_with(Default::default);
         };
-        match &sub.queue {
-            None => node.plain.push(sub),
+        let n = match &sub.queue {
+            None => {
+                node.plain.push(sub.clone());
+                node.plain.len()
+            }
             Some(q) => match node.queues.iter_mut().find(|(name, _)| name == q) {
-                Some((_, members)) => members.push(sub),
-                None => node.queues.push((q.clone(), vec![sub])),
+                Some((_, members)) => {
+                    members.push(sub.clone());
+                    members.len()
+                }
+                None => {
+                    node.queues.push((q.clone(), vec![sub.clone()]));
+                    1
+                }
             },
-        }
+        };
         self.count += 1;
         self.bump();
+        if let Some(sink) = &self.sink {
+            if sub.queue.is_some() || n == 1 {
+                sink.interest(&sub.subject, sub.queue.as_deref(), n);
+            }
+        }
     }
 
     /// Removes `sub` (matched by identity); true if it was present.
     pub fn remove(&mut self, sub: &Arc<Subscription>) -> bool {
         let toks: smallvec::SmallVec<[&[u8]; 8]> = tokens(&sub.subject).collect();
-        let removed = remove_in(&mut self.root, &toks, sub);
-        if removed {
-            self.count -= 1;
-            self.bump();
+        let Some(left) = remove_in(&mut self.root, &toks, sub) else {
+            return false;
+        };
+        self.count -= 1;
+        self.bump();
+        if let Some(sink) = &self.sink {
+            if sub.queue.is_some() || left == 0 {
+                sink.interest(&sub.subject, sub.queue.as_deref(), left);
+            }
         }
-        removed
+        true
     }
 
     /// Every subscription whose subject matches the literal `subject`.
@@ -303,24 +402,16 @@ fn add_node(node: &Node, out: &mut Matches) {
     }
 }
 
-fn remove_in(level: &mut Level, toks: &[&[u8]], sub: &Arc<Subscription>) -> bool {
-    let Some((first, rest)) = toks.split_first() else {
-        return false;
-    };
+/// Removes `sub`; the number of subscriptions left beside it (same
+/// subject, and same queue group for a queue subscription), or `None` if it
+/// was not there.
+fn remove_in(level: &mut Level, toks: &[&[u8]], sub: &Arc<Subscription>) -> Option<usize> {
+    let (first, rest) = toks.split_first()?;
     let (removed, empty) = {
         let node: &mut Node = match *first {
-            b"*" => match level.star.as_deref_mut() {
-                Some(n) => n,
-                None => return false,
-            },
-            b">" => match level.full.as_deref_mut() {
-                Some(n) => n,
-                None => return false,
-            },
-            t => match level.literal.get_mut(t) {
-                Some(n) => n,
-                None => return false,
-            },
+            b"*" => level.star.as_deref_mut()?,
+            b">" => level.full.as_deref_mut()?,
+            t => level.literal.get_mut(t)?,
         };
         let removed = if rest.is_empty() {
             remove_from_node(node, sub)
@@ -333,7 +424,7 @@ fn remove_in(level: &mut Level, toks: &[&[u8]], sub: &Arc<Subscription>) -> bool
                     }
                     r
                 }
-                None => false,
+                None => None,
             }
         };
         (removed, node.is_empty())
@@ -350,28 +441,23 @@ fn remove_in(level: &mut Level, toks: &[&[u8]], sub: &Arc<Subscription>) -> bool
     removed
 }
 
-fn remove_from_node(node: &mut Node, sub: &Arc<Subscription>) -> bool {
+fn remove_from_node(node: &mut Node, sub: &Arc<Subscription>) -> Option<usize> {
     match &sub.queue {
-        None => match node.plain.iter().position(|s| Arc::ptr_eq(s, sub)) {
-            Some(i) => {
-                node.plain.swap_remove(i);
-                true
-            }
-            None => false,
-        },
+        None => {
+            let i = node.plain.iter().position(|s| Arc::ptr_eq(s, sub))?;
+            node.plain.swap_remove(i);
+            Some(node.plain.len())
+        }
         Some(q) => {
-            let Some(gi) = node.queues.iter().position(|(name, _)| name == q) else {
-                return false;
-            };
+            let gi = node.queues.iter().position(|(name, _)| name == q)?;
             let members = &mut node.queues[gi].1;
-            let Some(i) = members.iter().position(|s| Arc::ptr_eq(s, sub)) else {
-                return false;
-            };
+            let i = members.iter().position(|s| Arc::ptr_eq(s, sub))?;
             members.swap_remove(i);
-            if members.is_empty() {
+            let left = members.len();
+            if left == 0 {
                 node.queues.swap_remove(gi);
             }
-            true
+            Some(left)
         }
     }
 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use natsd_core::cli::{self, Command};
 use natsd_core::config::{self, MapLoader};
-use natsd_core::options::WriteTimeout;
+use natsd_core::options::{
+    NkeyUser, Permissions, ResponsePermission, SubjectPermission, User, WriteTimeout,
+};
 use natsd_core::Options;
 use proptest::prelude::*;
 
@@ -277,13 +279,7 @@ fn authorization() {
         error("authorization { token: b, timeout: true }"),
         "t.conf:1:27: error parsing authorization config, 'timeout' wrong type"
     );
-    for (key, col) in [
-        ("users: []", 17),
-        ("permissions: {}", 17),
-        ("default_permissions: {}", 17),
-        ("auth_callout: {}", 17),
-        ("proxy_required: true", 17),
-    ] {
+    for (key, col) in [("auth_callout: {}", 17), ("proxy_required: true", 17)] {
         let name = key.split(':').next().unwrap();
         assert_eq!(
             error(&format!("authorization {{ {key} }}")),
@@ -497,7 +493,7 @@ fn refused_by_name() {
         ("jetstream: true", "jetstream"),
         ("jetstream: enabled", "jetstream"),
         ("jetstream { store_dir: /data }", "jetstream"),
-        ("Cluster { port: 6222 }", "Cluster"),
+        ("Gateway { port: 6222 }", "Gateway"),
     ] {
         assert_eq!(
             error(text),
@@ -805,7 +801,7 @@ prop_compose! {
             prop_oneof![Just(String::new()), text()], 0u64..(1 << 40), 0u64..100, 0usize..100_000,
             prop_oneof![Just(String::new()), text()], prop_oneof![Just(String::new()), text()],
         ),
-        (auth, auth_timeout) in (
+        (auth, auth_timeout, (users, nkeys, default_permissions, no_auth_user)) in (
             prop_oneof![
                 Just((None, None, None)),
                 text().prop_map(|u| (Some(u), None, None)),
@@ -814,11 +810,13 @@ prop_compose! {
             ],
             // Over 60 s would (rightly) warn.
             proptest::option::of((1u64..=60_000_000_000).prop_map(Duration::from_nanos)),
+            any_users(),
         ),
     ) -> Options {
         let [no_header_support, no_sublist_cache, no_fast_producer_stall, trace_verbose, trace, debug, trace_headers,
              logtime, logtime_utc, extra] = bools;
-        let (user, password, token) = auth;
+        // A users array excludes the single user and the token.
+        let (user, password, token) = if users.is_empty() && nkeys.is_empty() { auth } else { (None, None, None) };
         Options {
             host, port, server_name, client_advertise, server_tags, server_metadata,
             max_payload, max_pending, max_control_line, max_connections, max_subscriptions, max_sub_tokens,
@@ -829,10 +827,129 @@ prop_compose! {
             // trace_verbose implies trace in a file.
             trace_verbose, trace: trace || trace_verbose, debug, trace_headers, logtime, logtime_utc: logtime_utc ^ extra,
             log_file, log_size_limit, log_max_num, max_traced_msg_len, pid_file, ports_file_dir,
-            user, password, token, auth_timeout,
+            user, password, token, auth_timeout, users, nkeys, default_permissions, no_auth_user,
             ..Options::default()
         }
     }
+}
+
+/// A valid permission subject, maybe with wildcards.
+fn perm_subject() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![Just("*".to_string()), "[a-zA-Z0-9_$-]{1,5}"],
+        1..4,
+    )
+    .prop_flat_map(|toks| {
+        let s = toks.join(".");
+        prop_oneof![
+            Just(s.clone()),
+            Just(format!("{s}.>")),
+            Just(">".to_string())
+        ]
+    })
+}
+
+fn subject_permission(queues: bool) -> impl Strategy<Value = Option<SubjectPermission>> {
+    let entry = move || {
+        (perm_subject(), proptest::option::of("[a-z0-9.*>]{1,6}")).prop_map(move |(s, q)| match q {
+            Some(q) if queues && !q.starts_with('.') && !q.ends_with('.') => format!("{s} {q}"),
+            _ => s,
+        })
+    };
+    proptest::option::of(
+        (
+            proptest::option::of(proptest::collection::vec(entry(), 1..4)),
+            proptest::collection::vec(entry(), 0..3),
+        )
+            .prop_filter("something set", |(a, d)| a.is_some() || !d.is_empty())
+            .prop_map(|(allow, deny)| SubjectPermission { allow, deny }),
+    )
+}
+
+fn permissions() -> impl Strategy<Value = Permissions> {
+    (
+        subject_permission(false),
+        subject_permission(true),
+        proptest::option::of((0u64..5, prop_oneof![Just(0u64), 1u64..10_000_000_000])),
+    )
+        .prop_map(|(publish, subscribe, response)| {
+            let mut p = Permissions {
+                publish,
+                subscribe,
+                response: response.map(|(max_msgs, nanos)| ResponsePermission {
+                    max_msgs,
+                    expires: Duration::from_nanos(nanos),
+                }),
+            };
+            if p.response.is_some() {
+                // What a file with allow_responses always means.
+                p.publish
+                    .get_or_insert_with(SubjectPermission::default)
+                    .allow
+                    .get_or_insert_with(Vec::new);
+            }
+            p
+        })
+}
+
+fn connection_types() -> impl Strategy<Value = Vec<String>> {
+    proptest::sample::subsequence(
+        vec![
+            "STANDARD".to_string(),
+            "WEBSOCKET".to_string(),
+            "MQTT".to_string(),
+        ],
+        0..3,
+    )
+}
+
+type Users = (
+    Vec<User>,
+    Vec<NkeyUser>,
+    Option<Permissions>,
+    Option<String>,
+);
+
+fn any_users() -> impl Strategy<Value = Users> {
+    let user = (
+        text(),
+        text(),
+        proptest::option::of(permissions()),
+        connection_types(),
+    )
+        .prop_map(
+            |(username, password, permissions, allowed_connection_types)| User {
+                username,
+                password,
+                permissions,
+                allowed_connection_types,
+            },
+        );
+    let nkey =
+        (any::<[u8; 32]>(), proptest::option::of(permissions())).prop_map(|(k, permissions)| {
+            NkeyUser {
+                nkey: natsd_core::nkey::encode_public(natsd_core::nkey::PREFIX_USER, &k),
+                permissions,
+                allowed_connection_types: vec![],
+            }
+        });
+    prop_oneof![
+        Just((vec![], vec![], None, None)),
+        (
+            proptest::collection::vec(user, 0..3),
+            proptest::collection::vec(nkey, 0..2),
+            proptest::option::of(permissions()),
+            any::<bool>(),
+        )
+            .prop_map(|(mut users, nkeys, defaults, no_auth)| {
+                let mut seen = std::collections::HashSet::new();
+                users.retain(|u| seen.insert(u.username.clone()));
+                let no_auth = no_auth
+                    .then(|| users.first().map(|u| u.username.clone()))
+                    .flatten();
+                (users, nkeys, defaults, no_auth)
+            }),
+    ]
 }
 
 proptest! {
@@ -856,4 +973,69 @@ fn to_config_of_defaults() {
     let text = config::to_config(&Options::default());
     assert_eq!(opts(&text), Options::default(), "{text}");
     assert!(text.contains("ping_interval: \"2m0s\"\n"), "{text}");
+}
+
+#[test]
+fn cluster_block() {
+    use natsd_core::route::{ClusterOptions, RouteUrl};
+    let o = opts(
+        "cluster {\n  name: C1\n  listen: \"127.0.0.1:6222\"\n  routes: [\"nats-route://ruser:rpass@10.0.0.2:6222\", \"nats://h3:6222\"]\n  no_advertise: true\n  connect_retries: 3\n  authorization { user: ruser, password: rpass, timeout: 0.5 }\n  pool_size: 3\n  compression: s2_fast\n  advertise: \"10.0.0.1:6222\"\n}\n",
+    );
+    let c = o.cluster.clone().unwrap();
+    assert_eq!(c.name.as_deref(), Some("C1"));
+    assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", Some(6222)));
+    assert_eq!(c.routes.len(), 2);
+    assert_eq!(c.routes[0].user.as_deref(), Some("ruser"));
+    assert_eq!(c.routes[1], RouteUrl::parse("nats://h3:6222").unwrap());
+    assert!(c.no_advertise);
+    assert_eq!(c.connect_retries, 3);
+    assert_eq!(c.user.as_deref(), Some("ruser"));
+    assert_eq!(c.auth_timeout, Some(std::time::Duration::from_millis(500)));
+    assert_eq!((c.pool_size, c.compression.as_str()), (3, "s2_fast"));
+    assert_eq!(c.advertise, "10.0.0.1:6222");
+    assert!(c.enabled());
+    // Written back and read again: the same options.
+    let again = opts(&config::to_config(&o));
+    assert_eq!(again.cluster, o.cluster);
+    // No port: a cluster block without routing, as nats-server.
+    let c = opts("cluster { name: C1, routes: [\"nats://a:1\"] }")
+        .cluster
+        .unwrap();
+    assert!(!c.enabled());
+    assert_eq!(opts("cluster { port: -1 }").cluster.unwrap().port, Some(0));
+    assert_eq!(
+        opts("cluster { listen: 7222 }").cluster.unwrap(),
+        ClusterOptions {
+            port: Some(7222),
+            ..ClusterOptions::default()
+        }
+    );
+    for (text, want) in [
+        (
+            "cluster {\n  port: 1\n  tls: {}\n}",
+            "t.conf:3:3: not supported yet: cluster.tls",
+        ),
+        (
+            "cluster { permissions: {} }",
+            "t.conf:1:11: not supported yet: cluster.permissions",
+        ),
+        (
+            "cluster { bogus: 1 }",
+            "t.conf:1:11: unknown field \"bogus\"",
+        ),
+        (
+            "cluster { routes: [\"127.0.0.1:1\"] }",
+            "t.conf:1:11: error parsing route url [\"127.0.0.1:1\"]: missing scheme",
+        ),
+        (
+            "cluster { name: \"a b\" }",
+            "t.conf:1:11: cluster name cannot contain spaces",
+        ),
+        (
+            "cluster { authorization { users: [] } }",
+            "t.conf:1:27: Cluster authorization does not allow multiple users",
+        ),
+    ] {
+        assert_eq!(error(text), want, "{text}");
+    }
 }

@@ -17,6 +17,7 @@ use natsd_core::{Options, Server};
 pub mod config;
 pub mod files;
 pub mod logfile;
+pub mod routes;
 pub mod signal;
 pub mod signals;
 
@@ -124,6 +125,9 @@ pub fn startup(runtime: &str) -> Arc<Server> {
 /// file, write the pid file (fatal if it cannot), warn about huge payloads.
 fn started(server: &Server) {
     let opts = server.options();
+    if opts.has_plaintext_passwords() {
+        log::warn!("Plaintext passwords detected, use nkeys or bcrypt");
+    }
     if let Some((file, digest)) = config_file() {
         log::info!("Using configuration file: {file} ({digest})");
     }

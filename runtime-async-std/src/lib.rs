@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use async_std::net::{TcpListener, TcpStream};
 use futures::io::{AsyncRead, AsyncWriteExt};
-use natsd_core::{CloseReason, Connection, Outbox, Server, Take};
+use natsd_core::{CloseReason, Outbox, Server, Session, Take};
 
 /// Size of the per-thread read buffer. Reads happen inside a single `poll`
 /// (never across an `.await`), so connections own no read buffer of their
@@ -65,13 +65,45 @@ pub async fn run(server: Arc<Server>) -> io::Result<()> {
         async_std::task::spawn(monitor(server.clone(), http));
     }
     natsd_host::ready(&server, listener.local_addr()?);
+    if let Some((host, port)) = server.routes().listen_addr() {
+        let routes = TcpListener::bind((host.as_str(), port)).await?;
+        natsd_host::routes::listening(&server, routes.local_addr()?);
+        let accepting = server.clone();
+        async_std::task::spawn(accept_loop(server.clone(), routes, "route", move |peer| {
+            accepting.accept_route(peer, Instant::now())
+        }));
+        let dialing = server.clone();
+        natsd_host::routes::spawn_dialer(server.clone(), move |stream, peer, req| {
+            let server = dialing.clone();
+            async_std::task::spawn(async move {
+                let stream = TcpStream::from(stream);
+                let conn = server.dial_route(&req, peer, Instant::now());
+                serve(server, stream, conn).await;
+            });
+        })?;
+    }
+    let accepting = server.clone();
+    accept_loop(server, listener, "client", move |peer| {
+        accepting.accept(peer, Instant::now())
+    })
+    .await;
+    Ok(())
+}
+
+/// Accepts connections forever, serving each with the state machine
+/// `make` returns for its peer (clients and routes alike).
+async fn accept_loop<S, F>(server: Arc<Server>, listener: TcpListener, what: &str, make: F)
+where
+    S: Session + 'static,
+    F: Fn(SocketAddr) -> S,
+{
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                async_std::task::spawn(serve(server.clone(), stream, peer));
+                async_std::task::spawn(serve(server.clone(), stream, make(peer)));
             }
             Err(e) => {
-                log::error!("Error accepting client connection: {e}");
+                log::error!("Error accepting {what} connection: {e}");
                 async_std::task::sleep(Duration::from_millis(10)).await;
             }
         }
@@ -119,11 +151,12 @@ async fn serve_http(server: Arc<Server>, mut stream: TcpStream) -> io::Result<()
     Ok(())
 }
 
-/// Drives one client connection to its end: this task reads, a spawned one
-/// writes. `conn` is dropped only after the writer is done, as with tokio.
-async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+/// Drives one connection (client or route) to its end: this task reads, a
+/// spawned one writes. `conn` is dropped only after the writer is done, as
+/// with tokio.
+async fn serve<S: Session>(server: Arc<Server>, stream: TcpStream, mut conn: S) {
     let _ = stream.set_nodelay(true);
-    let mut conn = server.accept(peer, Instant::now());
+    let peer = conn.peer();
     let writer = write_loop(
         stream.clone(),
         peer,
@@ -138,7 +171,7 @@ async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
 /// Feeds the connection until it is closed: by the core (the writer then
 /// drains and shuts the socket), by EOF or a read error, or by the writer
 /// shutting the socket (slow consumer, write error), which reads as EOF.
-async fn read_loop(stream: &TcpStream, conn: &mut Connection) {
+async fn read_loop<S: Session>(stream: &TcpStream, conn: &mut S) {
     let mut timer = Timer::default();
     while !conn.is_closed() {
         timer.arm(conn.poll_timeout());
@@ -163,10 +196,10 @@ enum Input {
 /// Waits for the timer or for bytes, feeding what is read to the core from
 /// the per-thread buffer. Returns only when the read loop must act, so a
 /// busy connection costs no extra `read` calls.
-fn poll_input(
+fn poll_input<S: Session>(
     cx: &mut Context<'_>,
     stream: &TcpStream,
-    conn: &mut Connection,
+    conn: &mut S,
     timer: &mut Timer,
 ) -> Poll<Input> {
     if timer.poll(cx).is_ready() {

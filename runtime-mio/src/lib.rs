@@ -23,7 +23,7 @@ use mio::net::{TcpListener, TcpStream};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use natsd_core::{CloseReason, Connection, Server, Take};
+use natsd_core::{CloseReason, Server, Session, Take};
 
 /// Size of the per-loop read buffer; connections own no read buffer of
 /// their own, so idle ones cost little.
@@ -54,6 +54,7 @@ pub fn run(server: Arc<Server>) -> io::Result<()> {
             .spawn(move || monitor(&server, &http))?;
     }
     natsd_host::ready(&server, listener.local_addr()?);
+    serve_routes(&server, &loops)?;
     // Accepting is rare next to reading and writing, so this thread simply
     // blocks in accept(); round-robin spreads even two connections (a
     // publisher and a subscriber) over two loops.
@@ -67,8 +68,7 @@ pub fn run(server: Arc<Server>) -> io::Result<()> {
                     log::error!("Error accepting client connection: {e}");
                     continue;
                 }
-                lock(&shared.incoming).push((TcpStream::from_std(stream), peer));
-                shared.notify();
+                shared.hand_over(TcpStream::from_std(stream), peer, None);
             }
             Err(e) => {
                 log::error!("Error accepting client connection: {e}");
@@ -77,6 +77,61 @@ pub fn run(server: Arc<Server>) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// With a cluster: accepts routes on a thread of its own and starts the
+/// dialer; both hand their sockets, with the core's `RouteConnection`
+/// already made, to the loops round-robin, like client sockets.
+fn serve_routes(server: &Arc<Server>, loops: &[Arc<Shared>]) -> io::Result<()> {
+    let Some((host, port)) = server.routes().listen_addr() else {
+        return Ok(());
+    };
+    let listener = std::net::TcpListener::bind((host.as_str(), port))?;
+    natsd_host::routes::listening(server, listener.local_addr()?);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pick = {
+        let loops = loops.to_vec();
+        move || loops[next.fetch_add(1, Ordering::Relaxed) % loops.len()].clone()
+    };
+    let accepting = server.clone();
+    let accept_pick = pick.clone();
+    std::thread::Builder::new()
+        .name("natsd-route-accept".into())
+        .spawn(move || loop {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    if let Err(e) = stream.set_nonblocking(true) {
+                        log::error!("Error accepting route connection: {e}");
+                        continue;
+                    }
+                    let conn = accepting.accept_route(peer, Instant::now());
+                    accept_pick().hand_over(
+                        TcpStream::from_std(stream),
+                        peer,
+                        Some(Box::new(conn)),
+                    );
+                }
+                Err(e) => {
+                    log::error!("Error accepting route connection: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        })?;
+    let dialing = server.clone();
+    natsd_host::routes::spawn_dialer(server.clone(), move |stream, peer, req| {
+        if let Err(e) = stream.set_nonblocking(true) {
+            dialing.routes().dial_failed(
+                &req,
+                Instant::now(),
+                natsd_core::route::DialError::Connect,
+                &e.to_string(),
+            );
+            return;
+        }
+        let conn = dialing.dial_route(&req, peer, Instant::now());
+        pick().hand_over(TcpStream::from_std(stream), peer, Some(Box::new(conn)));
+    })
 }
 
 /// Accepts HTTP monitoring connections on a thread of its own, which is
@@ -166,9 +221,13 @@ struct Shared {
     sleeping: AtomicBool,
     /// Connections whose outbox woke its writer.
     ready: Mutex<Vec<Token>>,
-    /// Accepted sockets handed to this loop.
-    incoming: Mutex<Vec<(TcpStream, SocketAddr)>>,
+    /// Sockets handed to this loop: clients (`None`: the loop makes the
+    /// `Connection`) and routes (their `RouteConnection` made already).
+    incoming: Mutex<Vec<Incoming>>,
 }
+
+/// A socket for a loop to take over.
+type Incoming = (TcpStream, SocketAddr, Option<Box<dyn Session>>);
 
 impl Shared {
     fn notify(&self) {
@@ -177,6 +236,11 @@ impl Shared {
                 log::error!("Error waking event loop: {e}");
             }
         }
+    }
+
+    fn hand_over(&self, stream: TcpStream, peer: SocketAddr, conn: Option<Box<dyn Session>>) {
+        lock(&self.incoming).push((stream, peer, conn));
+        self.notify();
     }
 
     fn has_work(&self) -> bool {
@@ -211,10 +275,10 @@ impl natsd_core::outbox::DirectWriter for DirectSocket {
     }
 }
 
-/// One client: the core's state machine, its socket, and the bytes taken
-/// from its outbox but not yet written.
+/// One client or route: the core's state machine, its socket, and the
+/// bytes taken from its outbox but not yet written.
 struct Client {
-    conn: Connection,
+    conn: Box<dyn Session>,
     /// Shared with the outbox's direct writer, so other loops can flush
     /// messages they deliver here in place (see `natsd_core::outbox::DirectWriter`).
     stream: Arc<TcpStream>,
@@ -452,7 +516,7 @@ impl EventLoop {
 
     fn accept_incoming(&mut self) {
         let incoming = std::mem::take(&mut *lock(&self.shared.incoming));
-        for (stream, peer) in incoming {
+        for (stream, peer, conn) in incoming {
             let token = Token(self.next_token);
             self.next_token += 1;
             // Both interests for life: with edge triggering this costs no
@@ -465,7 +529,10 @@ impl EventLoop {
                 log::error!("Error registering client connection: {e}");
                 continue;
             }
-            let conn = self.server.accept(peer, Instant::now());
+            let conn = match conn {
+                Some(c) => c,
+                None => Box::new(self.server.accept(peer, Instant::now())),
+            };
             let stream = Arc::new(stream);
             conn.outbox()
                 .set_direct_writer(Arc::new(DirectSocket(stream.clone())));

@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use natsd_core::{CloseReason, Connection, Outbox, Server, Take};
+use natsd_core::route::DialError;
+use natsd_core::{CloseReason, Outbox, Server, Session, Take};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
@@ -36,13 +37,58 @@ pub async fn run(server: Arc<Server>) -> io::Result<()> {
     }
     natsd_host::signals::install(server.clone())?;
     natsd_host::ready(&server, listener.local_addr()?);
+    if let Some((host, port)) = server.routes().listen_addr() {
+        let routes = TcpListener::bind((host.as_str(), port)).await?;
+        natsd_host::routes::listening(&server, routes.local_addr()?);
+        let accepting = server.clone();
+        tokio::spawn(accept_loop(server.clone(), routes, "route", move |peer| {
+            accepting.accept_route(peer, Instant::now().into_std())
+        }));
+        let handle = tokio::runtime::Handle::current();
+        let dialing = server.clone();
+        natsd_host::routes::spawn_dialer(server.clone(), move |stream, peer, req| {
+            let server = dialing.clone();
+            handle.spawn(async move {
+                let stream = stream
+                    .set_nonblocking(true)
+                    .and_then(|()| TcpStream::from_std(stream));
+                match stream {
+                    Ok(stream) => {
+                        let conn = server.dial_route(&req, peer, Instant::now().into_std());
+                        serve(server, stream, conn).await;
+                    }
+                    Err(e) => server.routes().dial_failed(
+                        &req,
+                        Instant::now().into_std(),
+                        DialError::Connect,
+                        &e.to_string(),
+                    ),
+                }
+            });
+        })?;
+    }
+    let accepting = server.clone();
+    accept_loop(server, listener, "client", move |peer| {
+        accepting.accept(peer, Instant::now().into_std())
+    })
+    .await;
+    Ok(())
+}
+
+/// Accepts connections forever, serving each with the state machine
+/// `make` returns for its peer (clients and routes alike).
+async fn accept_loop<S, F>(server: Arc<Server>, listener: TcpListener, what: &str, make: F)
+where
+    S: Session + 'static,
+    F: Fn(SocketAddr) -> S,
+{
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(serve(server.clone(), stream, peer));
+                tokio::spawn(serve(server.clone(), stream, make(peer)));
             }
             Err(e) => {
-                log::error!("Error accepting client connection: {e}");
+                log::error!("Error accepting {what} connection: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
         }
@@ -87,11 +133,11 @@ async fn serve_http(server: Arc<Server>, mut stream: TcpStream) -> io::Result<()
     Ok(())
 }
 
-/// Drives one client connection to its end.
-async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+/// Drives one connection (client or route) to its end.
+async fn serve<S: Session>(server: Arc<Server>, stream: TcpStream, mut conn: S) {
     let _ = stream.set_nodelay(true);
     let write_deadline = server.options().write_deadline;
-    let mut conn = server.accept(peer, Instant::now().into_std());
+    let peer = conn.peer();
     let outbox = conn.outbox().clone();
     let stream = Arc::new(stream);
     outbox.set_direct_writer(Arc::new(DirectSocket(stream.clone())));
@@ -150,7 +196,7 @@ impl natsd_core::outbox::DirectWriter for DirectSocket {
 
 /// Reads what the socket has (a bounded number of times) into the
 /// per-thread buffer and feeds the core. False on EOF or error.
-fn read_ready(stream: &TcpStream, conn: &mut Connection) -> bool {
+fn read_ready<S: Session>(stream: &TcpStream, conn: &mut S) -> bool {
     READ.with(|buf| {
         let mut buf = buf.borrow_mut();
         for _ in 0..READS_PER_TURN {

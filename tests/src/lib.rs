@@ -820,3 +820,21 @@ impl ServerProcess {
         }
     }
 }
+
+/// Resident memory (`VmRSS`) of process `pid` in KiB, read from
+/// `/proc/PID/status`; `None` where that file is missing (not Linux, or the
+/// process is gone).
+pub fn vm_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+impl ServerProcess {
+    /// The server's resident memory in KiB (see [`vm_rss_kib`]), while it runs.
+    pub fn rss_kib(&self) -> Option<u64> {
+        vm_rss_kib(self.pid()?)
+    }
+}

@@ -155,7 +155,7 @@ fn helm_configs_pass_check_or_name_the_refused_key() {
                 r.stderr
             );
         }
-        for must in ["01-default", "12-token-units"] {
+        for must in ["01-default", "02-cluster", "12-token-units"] {
             assert!(
                 valid.iter().any(|v| v == must),
                 "[{bin}] {must} must pass -t; valid: {valid:?}"
@@ -334,13 +334,26 @@ fn check_mode() {
             assert!(r
                 .stderr
                 .contains("max_payload (104857600) cannot be higher than max_pending (67108864)"));
-            let f = write(&dir, "cl.conf", "port: 1\ncluster { port: 6222 }\n");
+            let f = write(&dir, "cl.conf", "port: 1\ngateway { port: 6222 }\n");
             let r = run(bin, &["-t", "-c", &f], &[]);
             assert_eq!(
                 (r.code, r.stderr.trim()),
                 (
                     Some(1),
-                    format!("{name}: {f}:2:1: not supported yet: cluster").as_str()
+                    format!("{name}: {f}:2:1: not supported yet: gateway").as_str()
+                )
+            );
+            let f = write(
+                &dir,
+                "cl.conf",
+                "port: 1\ncluster {\n  port: 6222\n  tls: {}\n}\n",
+            );
+            let r = run(bin, &["-t", "-c", &f], &[]);
+            assert_eq!(
+                (r.code, r.stderr.trim()),
+                (
+                    Some(1),
+                    format!("{name}: {f}:4:3: not supported yet: cluster.tls").as_str()
                 )
             );
         }

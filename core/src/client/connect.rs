@@ -19,6 +19,10 @@ pub struct ConnectOptions {
     pub user: Option<String>,
     /// Password.
     pub pass: Option<String>,
+    /// User public nkey.
+    pub nkey: Option<String>,
+    /// Signature of the INFO nonce by the nkey.
+    pub sig: Option<String>,
     /// Client name.
     pub name: String,
     /// Client language.
@@ -46,6 +50,8 @@ impl Default for ConnectOptions {
             auth_token: None,
             user: None,
             pass: None,
+            nkey: None,
+            sig: None,
             name: String::new(),
             lang: String::new(),
             version: String::new(),

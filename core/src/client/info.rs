@@ -30,6 +30,13 @@ pub struct Info<'a> {
     pub client_id: u64,
     /// Client address as seen here.
     pub client_ip: &'a str,
+    /// Challenge for nkey users to sign (first INFO only, when nkey users
+    /// are configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<&'a str>,
+    /// Cluster name, when the server is in a cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<&'a str>,
     /// Cluster client URLs.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub connect_urls: &'a [String],

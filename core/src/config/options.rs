@@ -13,19 +13,30 @@
 //!
 //! Keys nats-server knows but natsd does not implement are refused by name,
 //! `file:line:col: not supported yet: <key>`, never silently ignored: the
-//! subsystems (`cluster`, `gateway`, `leafnodes`, `websocket`, `mqtt`,
+//! subsystems (`gateway`, `leafnodes`, `websocket`, `mqtt`, the parts of
+//! `cluster` listed in `cluster.rs` such as `cluster.tls`,
 //! `jetstream` unless disabled, `accounts`, `tls`, operator mode, …) and
-//! the parts of `authorization` beyond a single user or token (`users`,
-//! `permissions`, `auth_callout`, …, named `authorization.<key>`). Options
-//! whose value would need something natsd lacks are refused only when set
-//! to such a value: `syslog: true`, `remote_syslog`, `prof_port`,
-//! `prof_block_rate`, `https`/`https_port`, `proxy_protocol: true`,
-//! `write_timeout: retry`.
+//! `authorization.auth_callout` / `authorization.proxy_required`.
+//! `authorization { users, default_permissions }` (alias `permissions`)
+//! and `no_auth_user` are read as nats-server reads them, with its errors
+//! (`Expected permissions to be a map/struct, got 5`, `Duplicate user "a"
+//! detected`, …). Options whose value would need something natsd lacks
+//! are refused only when set to such a value: `syslog: true`,
+//! `remote_syslog`, `prof_port`, `prof_block_rate`, `https`/`https_port`,
+//! `proxy_protocol: true`, `write_timeout: retry`, a user's
+//! `proxy_required: true`.
 //!
 //! # Known differences from nats-server
 //!
 //! * Only the first error (in file order) is reported; nats-server reports
-//!   all of them, in random order.
+//!   all of them, in random order. Where nats-server reports a problem
+//!   with a whole user entry at whichever of its keys its map iteration
+//!   met last, natsd names the entry's last key in file order; where it
+//!   gives no position at all (`publish: 5`, an invalid subject in
+//!   `publish: "a b c"`), natsd names the key.
+//! * Every reload logs `Reloaded: authorization users` and `Reloaded:
+//!   accounts` in nats-server; natsd logs the first only when users
+//!   changed, and never the second (it has no accounts yet).
 //! * Values nats-server accepts but that make no sense are refused with
 //!   `<key> value can not be negative`: negative sizes, limits and
 //!   durations (`max_payload: -5`, `ping_interval: "-1s"`, `ping_max: -1`,
@@ -44,7 +55,11 @@ use std::time::Duration;
 use super::gofmt;
 use super::value::{Entry, Map, Pos, Value, ValueKind};
 use super::{ConfigError, Loader};
-use crate::options::{Options, WriteTimeout};
+
+mod cluster;
+use crate::options::{
+    NkeyUser, Options, Permissions, ResponsePermission, SubjectPermission, User, WriteTimeout,
+};
 
 /// A problem nats-server reports but does not stop on (at startup it prints
 /// it and carries on; `-t` treats it as a failure).
@@ -126,7 +141,6 @@ pub const NOT_SUPPORTED: &[&str] = &[
     "maps",
     "system_account",
     "system",
-    "no_auth_user",
     "tls",
     "ocsp",
     "ocsp_cache",
@@ -146,7 +160,6 @@ pub const NOT_SUPPORTED: &[&str] = &[
     "resolver_pinned_accounts",
     "default_sentinel",
     "proxies",
-    "cluster",
     "gateway",
     "leafnodes",
     "leaf",
@@ -161,13 +174,17 @@ pub const NOT_SUPPORTED: &[&str] = &[
 ];
 
 /// `authorization` keys natsd refuses.
-const AUTH_NOT_SUPPORTED: &[&str] = &[
-    "users",
-    "default_permission",
-    "default_permissions",
-    "permissions",
-    "auth_callout",
-    "proxy_required",
+const AUTH_NOT_SUPPORTED: &[&str] = &["auth_callout", "proxy_required"];
+
+/// Connection types a user entry may list (`allowed_connection_types`).
+const CONNECTION_TYPES: &[&str] = &[
+    "STANDARD",
+    "WEBSOCKET",
+    "LEAFNODE",
+    "LEAFNODE_WS",
+    "MQTT",
+    "MQTT_WS",
+    "IN_PROCESS",
 ];
 
 const DEFAULT_PORT: u16 = 4222;
@@ -563,6 +580,8 @@ impl Applier<'_> {
                 }
             }
             "authorization" => self.authorization(e)?,
+            "cluster" => self.cluster(e)?,
+            "no_auth_user" => self.opts.no_auth_user = non_empty(string(e)?),
             k if NOT_SUPPORTED.contains(&k) => return Err(not_supported(e, &e.key)),
             _ => {
                 if !e.used_as_variable {
@@ -573,20 +592,30 @@ impl Applier<'_> {
         Ok(())
     }
 
-    /// `authorization { user, password, token, timeout }`. Like nats-server,
-    /// the block replaces all four (an absent one is unset).
+    /// `authorization { user, password, token, timeout, users,
+    /// default_permissions }`. Like nats-server, the block replaces all of
+    /// them (an absent one is unset).
     fn authorization(&mut self, block: &Entry) -> Result<(), ConfigError> {
         let ValueKind::Map(m) = &block.value.kind else {
             return Err(wrong_type(block, "map[string]interface {}"));
         };
         let (mut user, mut pass, mut token, mut timeout) =
             (String::new(), String::new(), String::new(), None);
+        let (mut users, mut nkeys, mut defaults) = (None, Vec::new(), None);
         for e in m {
             match e.key.to_ascii_lowercase().as_str() {
                 "user" | "username" => user = string(e)?.to_string(),
                 "pass" | "password" => pass = string(e)?.to_string(),
                 "token" => token = string(e)?.to_string(),
                 "timeout" => timeout = self.auth_timeout(e)?,
+                "users" => {
+                    let (u, k) = parse_users(e)?;
+                    users = Some(u);
+                    nkeys = k;
+                }
+                "default_permission" | "default_permissions" | "permissions" => {
+                    defaults = Some(parse_permissions(e)?)
+                }
                 k if AUTH_NOT_SUPPORTED.contains(&k) => {
                     return Err(not_supported(e, &format!("{}.{}", block.key, e.key)));
                 }
@@ -600,10 +629,42 @@ impl Applier<'_> {
         if (!user.is_empty() || !pass.is_empty()) && !token.is_empty() {
             return Err(err(block, "Cannot have a user/pass and token"));
         }
+        if users.is_some() {
+            if !user.is_empty() {
+                return Err(err(
+                    block,
+                    "Can not have a single user/pass and a users array",
+                ));
+            }
+            if !token.is_empty() {
+                return Err(err(block, "Can not have a token and a users array"));
+            }
+        }
+        let users = users.unwrap_or_default();
+        let mut names = std::collections::HashSet::new();
+        for u in &users {
+            if !names.insert(u.username.as_str()) {
+                return Err(err(
+                    block,
+                    format!("Duplicate user {} detected", gofmt::quote(&u.username)),
+                ));
+            }
+        }
+        for k in &nkeys {
+            if !names.insert(k.nkey.as_str()) {
+                return Err(err(
+                    block,
+                    format!("Duplicate nkey {} detected", gofmt::quote(&k.nkey)),
+                ));
+            }
+        }
         self.opts.user = non_empty(&user);
         self.opts.password = non_empty(&pass);
         self.opts.token = non_empty(&token);
         self.opts.auth_timeout = timeout;
+        self.opts.users = users;
+        self.opts.nkeys = nkeys;
+        self.opts.default_permissions = defaults;
         Ok(())
     }
 
@@ -653,6 +714,313 @@ impl Applier<'_> {
         }
         Ok((!d.is_zero()).then_some(d))
     }
+}
+
+/// Go's `%v` of a configuration value, for nats-server's "got …" texts.
+fn go_value(v: &Value) -> String {
+    match &v.kind {
+        ValueKind::String(s) | ValueKind::Datetime(s) => s.clone(),
+        ValueKind::Integer(n) => n.to_string(),
+        ValueKind::Float(x) => gofmt::float_v(*x),
+        ValueKind::Bool(b) => b.to_string(),
+        ValueKind::Array(a) => {
+            let items: Vec<String> = a.iter().map(go_value).collect();
+            format!("[{}]", items.join(" "))
+        }
+        ValueKind::Map(m) => {
+            let mut items: Vec<String> = m
+                .iter()
+                .map(|e| format!("{}:{}", e.key, go_value(&e.value)))
+                .collect();
+            items.sort();
+            format!("map[{}]", items.join(" "))
+        }
+    }
+}
+
+/// Where nats-server reports a problem with a whole map entry: at the
+/// last key it read (the map's own position when it is empty).
+fn last_key_pos(m: &super::value::Map, fallback: &Value) -> Pos {
+    m.iter()
+        .last()
+        .map_or_else(|| fallback.pos.clone(), |e| e.key_pos.clone())
+}
+
+/// `authorization.users`: entries with `user`/`password` or `nkey`, each
+/// with optional `permissions`.
+fn parse_users(e: &Entry) -> Result<(Vec<User>, Vec<NkeyUser>), ConfigError> {
+    let ValueKind::Array(list) = &e.value.kind else {
+        return Err(err(
+            e,
+            format!(
+                "Expected users field to be an array, got {}",
+                go_value(&e.value)
+            ),
+        ));
+    };
+    let (mut users, mut nkeys) = (Vec::new(), Vec::new());
+    for v in list {
+        let ValueKind::Map(m) = &v.kind else {
+            return Err(ConfigError::new(
+                v.pos.clone(),
+                format!(
+                    "Expected user entry to be a map/struct, got {}",
+                    go_value(v)
+                ),
+            ));
+        };
+        let (mut name, mut password, mut nkey) = (String::new(), String::new(), String::new());
+        let (mut perms, mut types) = (None, Vec::new());
+        for x in m {
+            match x.key.to_ascii_lowercase().as_str() {
+                "nkey" => nkey = string(x)?.to_string(),
+                "user" | "username" => name = string(x)?.to_string(),
+                "pass" | "password" => password = string(x)?.to_string(),
+                "permission" | "permissions" | "authorization" => {
+                    perms = Some(parse_permissions(x)?)
+                }
+                "allowed_connection_types" | "connection_types" | "clients" => {
+                    types = connection_types(x)?
+                }
+                "proxy_required" => {
+                    if boolean(x)? {
+                        return Err(not_supported(x, &x.key));
+                    }
+                }
+                _ => {
+                    if !x.used_as_variable {
+                        return Err(err(x, format!("unknown field {}", gofmt::quote(&x.key))));
+                    }
+                }
+            }
+        }
+        let at = last_key_pos(m, v);
+        if nkey.is_empty() && name.is_empty() {
+            return Err(ConfigError::new(at, "User entry requires a user"));
+        }
+        if !nkey.is_empty() {
+            if !crate::nkey::is_valid_public_user_key(&nkey) {
+                return Err(ConfigError::new(at, "Not a valid public nkey for a user"));
+            }
+            if !name.is_empty() || !password.is_empty() {
+                return Err(ConfigError::new(
+                    at,
+                    "Nkey users do not take usernames or passwords",
+                ));
+            }
+            nkeys.push(NkeyUser {
+                nkey,
+                permissions: perms,
+                allowed_connection_types: types,
+            });
+        } else {
+            users.push(User {
+                username: name,
+                password,
+                permissions: perms,
+                allowed_connection_types: types,
+            });
+        }
+    }
+    Ok((users, nkeys))
+}
+
+/// `allowed_connection_types`: a list of nats-server's connection type
+/// names (any case; kept upper case).
+fn connection_types(e: &Entry) -> Result<Vec<String>, ConfigError> {
+    let items: Vec<&Value> = match &e.value.kind {
+        ValueKind::Array(a) => a.iter().collect(),
+        _ => vec![&e.value],
+    };
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    for v in items {
+        let s = v.as_str().ok_or_else(|| wrong_type(e, "string"))?;
+        let up = s.to_ascii_uppercase();
+        if CONNECTION_TYPES.contains(&up.as_str()) {
+            if !out.contains(&up) {
+                out.push(up);
+            }
+        } else {
+            bad.push(gofmt::quote(s));
+        }
+    }
+    if !bad.is_empty() {
+        return Err(err(
+            e,
+            format!("invalid connection types [{}]", bad.join(" ")),
+        ));
+    }
+    Ok(out)
+}
+
+/// `permissions { publish, subscribe, allow_responses }` (nats-server's
+/// `parseUserPermissions`).
+fn parse_permissions(e: &Entry) -> Result<Permissions, ConfigError> {
+    let ValueKind::Map(m) = &e.value.kind else {
+        return Err(err(
+            e,
+            format!(
+                "Expected permissions to be a map/struct, got {}",
+                go_value(&e.value)
+            ),
+        ));
+    };
+    let mut p = Permissions::default();
+    for x in m {
+        match x.key.to_ascii_lowercase().as_str() {
+            "pub" | "publish" | "import" => p.publish = subject_permission(x)?,
+            "sub" | "subscribe" | "export" => p.subscribe = subject_permission(x)?,
+            "publish_allow_responses" | "allow_responses" => match &x.value.kind {
+                ValueKind::Bool(true) => p.response = Some(ResponsePermission::default()),
+                ValueKind::Bool(false) => {}
+                ValueKind::Map(r) => p.response = Some(allow_responses(r)?),
+                _ => {
+                    return Err(err(
+                        x,
+                        "error parsing response permissions, expected a boolean or a map",
+                    ))
+                }
+            },
+            _ => {
+                if !x.used_as_variable {
+                    return Err(err(
+                        x,
+                        format!("Unknown field {} parsing permissions", gofmt::quote(&x.key)),
+                    ));
+                }
+            }
+        }
+    }
+    if p.response.is_some() {
+        // Responses only: everything else is denied unless allowed.
+        let publish = p.publish.get_or_insert_with(SubjectPermission::default);
+        publish.allow.get_or_insert_with(Vec::new);
+    }
+    Ok(p)
+}
+
+/// `publish`/`subscribe`: a subject, a list (an allow list), or
+/// `{allow, deny}`. An empty map or list restricts nothing.
+fn subject_permission(e: &Entry) -> Result<Option<SubjectPermission>, ConfigError> {
+    let sp = match &e.value.kind {
+        ValueKind::Map(m) => {
+            let mut sp = SubjectPermission::default();
+            for y in m {
+                match y.key.to_ascii_lowercase().as_str() {
+                    "allow" => sp.allow = Some(perm_subjects(y)?),
+                    "deny" => sp.deny = perm_subjects(y)?,
+                    _ => {
+                        if !y.used_as_variable {
+                            return Err(err(
+                                y,
+                                format!(
+                                    "Unknown field name {} parsing subject permissions, only 'allow' or 'deny' are permitted",
+                                    gofmt::quote(&y.key)
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            sp
+        }
+        _ => SubjectPermission {
+            allow: Some(perm_subjects(e)?),
+            deny: Vec::new(),
+        },
+    };
+    let allow = sp.allow.filter(|a| !a.is_empty());
+    Ok(
+        (allow.is_some() || !sp.deny.is_empty()).then_some(SubjectPermission {
+            allow,
+            deny: sp.deny,
+        }),
+    )
+}
+
+/// The subjects of one list: a string or an array of strings, each a
+/// valid subject, or a subject and a queue group separated by space.
+fn perm_subjects(e: &Entry) -> Result<Vec<String>, ConfigError> {
+    let subjects: Vec<String> = match &e.value.kind {
+        ValueKind::String(s) => vec![s.clone()],
+        ValueKind::Array(a) => a
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    ConfigError::new(
+                        v.pos.clone(),
+                        "Subject in permissions array cannot be cast to string",
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(err(
+                e,
+                format!(
+                    "Expected subject permissions to be a subject, or array of subjects, got {}",
+                    go_type(&e.value)
+                ),
+            ))
+        }
+    };
+    for s in &subjects {
+        if crate::subject::is_valid_subscription(s.as_bytes()) {
+            continue;
+        }
+        let fields: Vec<&str> = s.split_whitespace().collect();
+        let bad = match fields.as_slice() {
+            [subject, _queue] if !crate::subject::is_valid_subscription(subject.as_bytes()) => {
+                Some(*subject)
+            }
+            [_, _] => None,
+            _ => Some(s.as_str()),
+        };
+        if let Some(b) = bad {
+            return Err(err(
+                e,
+                format!("subject {} is not a valid subject", gofmt::quote(b)),
+            ));
+        }
+    }
+    Ok(subjects)
+}
+
+/// `allow_responses { max, expires }`: 0 keeps the default, a negative
+/// value means no limit.
+fn allow_responses(m: &super::value::Map) -> Result<ResponsePermission, ConfigError> {
+    let mut rp = ResponsePermission::default();
+    for y in m {
+        match y.key.to_ascii_lowercase().as_str() {
+            "max" | "max_msgs" | "max_messages" | "max_responses" => match int(y)? {
+                0 => {}
+                n if n < 0 => rp.max_msgs = 0,
+                n => rp.max_msgs = n as u64,
+            },
+            "expires" | "expiration" | "ttl" => {
+                let ValueKind::String(s) = &y.value.kind else {
+                    return Err(err(y, "error parsing expires, not a duration string"));
+                };
+                let n = gofmt::parse_duration(s)
+                    .map_err(|m| err(y, format!("error parsing expires: {m}")))?;
+                match n {
+                    0 => {}
+                    n if n < 0 => rp.expires = Duration::ZERO,
+                    n => rp.expires = Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX)),
+                }
+            }
+            _ => {
+                if !y.used_as_variable {
+                    return Err(err(
+                        y,
+                        format!("Unknown field {} parsing permissions", gofmt::quote(&y.key)),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(rp)
 }
 
 /// `server_tags`: a string or an array of strings.
@@ -742,6 +1110,39 @@ fn go_list(v: &[String]) -> String {
 fn go_map(m: &BTreeMap<String, String>) -> String {
     let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{v}")).collect();
     format!("map[{}]", parts.join(" "))
+}
+
+/// The users as they take effect (default permissions applied), for the
+/// reload comparison.
+fn effective_users(o: &Options) -> String {
+    let v: Vec<_> = o
+        .users
+        .iter()
+        .map(|u| {
+            (
+                &u.username,
+                &u.password,
+                o.user_permissions(&u.permissions),
+                &u.allowed_connection_types,
+            )
+        })
+        .collect();
+    format!("{v:?}")
+}
+
+fn effective_nkeys(o: &Options) -> String {
+    let v: Vec<_> = o
+        .nkeys
+        .iter()
+        .map(|k| {
+            (
+                &k.nkey,
+                o.user_permissions(&k.permissions),
+                &k.allowed_connection_types,
+            )
+        })
+        .collect();
+    format!("{v:?}")
 }
 
 fn go_secs(d: Option<Duration>) -> String {
@@ -855,6 +1256,30 @@ fn fields(o: &Options, n: &Options) -> Vec<Field> {
             false,
             o.max_sub_tokens.to_string(),
             n.max_sub_tokens.to_string(),
+        ),
+        f(
+            "Nkeys",
+            "authorization.nkeys",
+            true,
+            effective_nkeys(o),
+            effective_nkeys(n),
+        ),
+        f(
+            "Users",
+            "authorization.users",
+            true,
+            effective_users(o),
+            effective_users(n),
+        ),
+        f(
+            "NoAuthUser",
+            "no_auth_user",
+            // Only dropping it, once its user is gone too, reloads.
+            o.no_auth_user.as_ref().is_some_and(|old| {
+                n.no_auth_user.is_none() && !n.users.iter().any(|u| &u.username == old)
+            }),
+            s(&o.no_auth_user),
+            s(&n.no_auth_user),
         ),
         f(
             "Username",
@@ -1052,6 +1477,20 @@ fn fields(o: &Options, n: &Options) -> Vec<Field> {
             go_map(&o.server_metadata),
             go_map(&n.server_metadata),
         ),
+        // Cluster options are not reloadable in natsd yet.
+        f(
+            "Cluster",
+            "cluster",
+            false,
+            o.cluster
+                .as_ref()
+                .map(cluster::to_config)
+                .unwrap_or_default(),
+            n.cluster
+                .as_ref()
+                .map(cluster::to_config)
+                .unwrap_or_default(),
+        ),
     ]
 }
 
@@ -1077,7 +1516,10 @@ pub fn reload_diff(old: &Options, new: &Options) -> Result<Vec<&'static str>, St
                 f.go, f.old, f.new
             ));
         }
-        changed.push(f.key);
+        // nats-server applies a dropped no_auth_user without a word.
+        if f.key != "no_auth_user" {
+            changed.push(f.key);
+        }
     }
     Ok(changed)
 }
@@ -1091,6 +1533,8 @@ pub fn reload_log_line(key: &str, new: &Options) -> String {
         "authorization.password" => "authorization password".to_string(),
         "authorization.token" => "authorization token".to_string(),
         "authorization.timeout" => format!("authorization timeout = {}", go_secs(new.auth_timeout)),
+        "authorization.users" => "authorization users".to_string(),
+        "authorization.nkeys" => "authorization nkey users".to_string(),
         "server_tags" => "tags".to_string(),
         "server_metadata" => "metadata".to_string(),
         "no_fast_producer_stall" if new.no_fast_producer_stall => {
@@ -1230,10 +1674,87 @@ pub fn to_config(opts: &Options) -> String {
     if let Some(t) = o.auth_timeout {
         auth.push(format!("  timeout: {}", dur(t)));
     }
+    if !o.users.is_empty() || !o.nkeys.is_empty() {
+        let mut entries = Vec::new();
+        for u in &o.users {
+            let mut e = format!("user: {}, password: {}", q(&u.username), q(&u.password));
+            write_user_extras(&mut e, &u.permissions, &u.allowed_connection_types);
+            entries.push(format!("    {{ {e} }}"));
+        }
+        for k in &o.nkeys {
+            let mut e = format!("nkey: {}", q(&k.nkey));
+            write_user_extras(&mut e, &k.permissions, &k.allowed_connection_types);
+            entries.push(format!("    {{ {e} }}"));
+        }
+        auth.push(format!("  users: [\n{}\n  ]", entries.join("\n")));
+    }
+    if let Some(p) = &o.default_permissions {
+        auth.push(format!("  default_permissions: {}", permissions_config(p)));
+    }
     if !auth.is_empty() {
         line("authorization", format!("{{\n{}\n}}", auth.join("\n")));
     }
+    if let Some(n) = &o.no_auth_user {
+        line("no_auth_user", q(n));
+    }
+    if let Some(c) = &o.cluster {
+        line("cluster", cluster::to_config(c));
+    }
     out
+}
+
+fn write_user_extras(e: &mut String, perms: &Option<Permissions>, types: &[String]) {
+    if let Some(p) = perms {
+        e.push_str(", permissions: ");
+        e.push_str(&permissions_config(p));
+    }
+    if !types.is_empty() {
+        e.push_str(", allowed_connection_types: ");
+        e.push_str(&string_list(types));
+    }
+}
+
+fn string_list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|s| quote_config(s)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// `permissions` written back (what [`parse_permissions`] reads).
+fn permissions_config(p: &Permissions) -> String {
+    let mut parts = Vec::new();
+    let list = |name: &str, sp: &SubjectPermission| {
+        let mut inner = Vec::new();
+        if let Some(a) = &sp.allow {
+            inner.push(format!("allow: {}", string_list(a)));
+        }
+        if !sp.deny.is_empty() {
+            inner.push(format!("deny: {}", string_list(&sp.deny)));
+        }
+        format!("{name}: {{ {} }}", inner.join(", "))
+    };
+    if let Some(sp) = &p.publish {
+        parts.push(list("publish", sp));
+    }
+    if let Some(sp) = &p.subscribe {
+        parts.push(list("subscribe", sp));
+    }
+    if let Some(r) = &p.response {
+        let max = if r.max_msgs == 0 {
+            "-1".to_string()
+        } else {
+            r.max_msgs.to_string()
+        };
+        let expires = if r.expires.is_zero() {
+            "-1ns".to_string()
+        } else {
+            gofmt::duration_string(r.expires)
+        };
+        parts.push(format!(
+            "allow_responses: {{ max: {max}, expires: {} }}",
+            quote_config(&expires)
+        ));
+    }
+    format!("{{ {} }}", parts.join(", "))
 }
 
 /// A quoted key. Quoted keys have no escapes: the quote must be one the key
@@ -1300,8 +1821,12 @@ mod tests {
             "t.conf:1:1: unknown field \"bogus_key\""
         );
         assert_eq!(
-            opts("\n  cluster { port: 1 }\n").unwrap_err(),
-            "t.conf:2:3: not supported yet: cluster"
+            opts("\n  gateway { port: 1 }\n").unwrap_err(),
+            "t.conf:2:3: not supported yet: gateway"
+        );
+        assert_eq!(
+            opts("cluster {\n  port: 1\n  tls: {}\n}\n").unwrap_err(),
+            "t.conf:3:3: not supported yet: cluster.tls"
         );
     }
 

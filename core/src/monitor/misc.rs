@@ -1,6 +1,6 @@
-//! The index page, `/healthz`, and the endpoints natsd answers with an
-//! empty, correctly shaped document: `/routez`, `/gatewayz`, `/leafz` (no
-//! clustering yet) and `/jsz` (no JetStream).
+//! The index page, `/healthz`, `/routez`, and the endpoints natsd answers
+//! with an empty, correctly shaped document: `/gatewayz`, `/leafz` (no
+//! gateways or leaf nodes yet) and `/jsz` (no JetStream).
 
 use serde::Serialize;
 
@@ -55,21 +55,73 @@ struct Routez<'a> {
     server_id: &'a str,
     server_name: &'a str,
     now: String,
-    num_routes: u64,
-    routes: [Empty; 0],
+    num_routes: usize,
+    routes: Vec<RouteInfo>,
 }
 
-/// `/routez` (`subs`): no routes.
+/// One route, with nats-server's field names.
+#[derive(Serialize)]
+struct RouteInfo {
+    rid: u64,
+    remote_id: String,
+    remote_name: String,
+    did_solicit: bool,
+    is_configured: bool,
+    ip: String,
+    port: u16,
+    start: String,
+    last_activity: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    rtt: String,
+    uptime: String,
+    idle: String,
+    pending_size: usize,
+    in_msgs: u64,
+    out_msgs: u64,
+    in_bytes: u64,
+    out_bytes: u64,
+    subscriptions: usize,
+    compression: &'static str,
+}
+
+/// `/routez` (`subs`): the registered routes.
 pub(super) fn routez(cx: &Ctx<'_>) -> Result<Reply, Reply> {
     cx.count("/routez");
     cx.query.subs()?;
     let server = cx.server;
+    let routes: Vec<RouteInfo> = server
+        .routes()
+        .snapshot()
+        .into_iter()
+        .map(|r| RouteInfo {
+            rid: r.rid,
+            remote_id: r.remote_id,
+            remote_name: r.remote_name,
+            did_solicit: r.did_solicit,
+            is_configured: r.is_configured,
+            ip: r.addr.ip().to_string(),
+            port: r.addr.port(),
+            start: cx.time(r.start),
+            last_activity: cx.time(r.last_activity),
+            rtt: r.rtt.map(super::timefmt::go_duration).unwrap_or_default(),
+            uptime: super::timefmt::uptime(cx.now.saturating_duration_since(r.start)),
+            idle: super::timefmt::uptime(cx.now.saturating_duration_since(r.last_activity)),
+            pending_size: r.pending,
+            in_msgs: r.in_msgs,
+            out_msgs: r.out_msgs,
+            in_bytes: r.in_bytes,
+            out_bytes: r.out_bytes,
+            subscriptions: r.subscriptions,
+            // natsd never compresses routes (nor offers to).
+            compression: "not supported",
+        })
+        .collect();
     let out = Routez {
         server_id: server.id(),
         server_name: server.name(),
         now: cx.now_text(),
-        num_routes: 0,
-        routes: [],
+        num_routes: routes.len(),
+        routes,
     };
     Ok(Reply::Json(200, json::pretty(&out)))
 }

@@ -13,6 +13,31 @@ use crate::options::COMPAT_VERSION;
 #[derive(Serialize)]
 struct Empty {}
 
+/// `cluster` in `/varz` (nats-server's `ClusterOptsVarz`).
+#[derive(Serialize, Default)]
+struct ClusterVarz {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    addr: String,
+    #[serde(skip_serializing_if = "is_zero_u16")]
+    cluster_port: u16,
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    auth_timeout: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    urls: Vec<String>,
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    tls_timeout: f64,
+}
+
+fn is_zero_u16(v: &u16) -> bool {
+    *v == 0
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
+}
+
 #[derive(Serialize)]
 struct FeatureFlags {
     js_ack_fc_v2: bool,
@@ -51,7 +76,7 @@ struct Varz<'a> {
     max_control_line: usize,
     max_payload: usize,
     max_pending: usize,
-    cluster: Empty,
+    cluster: ClusterVarz,
     gateway: Empty,
     leaf: Empty,
     mqtt: Empty,
@@ -90,6 +115,24 @@ struct Varz<'a> {
 
 fn is_zero(v: &usize) -> bool {
     *v == 0
+}
+
+fn cluster_varz(server: &crate::Server) -> ClusterVarz {
+    let routes = server.routes();
+    if !routes.enabled() {
+        return ClusterVarz::default();
+    }
+    let c = routes.options();
+    ClusterVarz {
+        name: routes.cluster_name().0,
+        addr: c.host.clone(),
+        cluster_port: routes
+            .bound_addr()
+            .map_or(c.port.unwrap_or(0), |a| a.port()),
+        auth_timeout: c.effective_auth_timeout().as_secs_f64(),
+        urls: c.routes.iter().map(|u| u.host_port()).collect(),
+        tls_timeout: 2.0,
+    }
 }
 
 /// `/varz`. Counters: `in_*` are the server's running totals plus what
@@ -143,7 +186,7 @@ pub(super) fn varz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
         max_control_line: o.max_control_line,
         max_payload: o.max_payload,
         max_pending: o.max_pending,
-        cluster: Empty {},
+        cluster: cluster_varz(server),
         gateway: Empty {},
         leaf: Empty {},
         mqtt: Empty {},
@@ -160,8 +203,8 @@ pub(super) fn varz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
         cpu: process.cpu,
         connections: server.num_connections(),
         total_connections: stats.total_connections.load(Ordering::Relaxed),
-        routes: 0,
-        remotes: 0,
+        routes: server.routes().num_routes() as u64,
+        remotes: server.routes().num_routes() as u64,
         leafnodes: 0,
         in_msgs: t.in_msgs,
         out_msgs: t.out_msgs,
