@@ -22,8 +22,9 @@ use rustc_hash::FxHashMap;
 
 use crate::auth::{ClientAuth, Credentials, Identity, Perms, SYS_QUEUE};
 use crate::client::connect::ConnectOptions;
-use crate::client::encode::{write_msg, write_no_responders};
+use crate::client::encode::write_no_responders;
 use crate::client::parser::{ignores_tail, parse, ClientOp, Limits, Need, Parsed};
+use crate::deliver::{mark_wake, Deliverer, Msg};
 use crate::errors::{text, write_err, CloseReason, Fault};
 use crate::outbox::{Append, Outbox};
 use crate::registry::{ClientInfo, ClientMeta};
@@ -63,89 +64,6 @@ struct LastMatch {
     subject: Vec<u8>,
     generation: u64,
     matches: Arc<Matches>,
-}
-
-/// One published message on its way to subscribers.
-struct Msg<'a> {
-    subject: &'a [u8],
-    reply: Option<&'a [u8]>,
-    header_len: usize,
-    message: &'a [u8],
-    sizes: [&'a [u8]; 2],
-}
-
-/// What delivery needs from the publishing connection.
-struct Deliverer<'c> {
-    wake: &'c mut Vec<Arc<Outbox>>,
-    server: &'c Server,
-    account: &'c Account,
-    now: Instant,
-}
-
-impl Deliverer<'_> {
-    /// Appends one message to `sub`'s outbox; false if it was not taken.
-    #[inline]
-    fn deliver(&mut self, sub: &Arc<Subscription>, m: &Msg<'_>) -> bool {
-        let claim = sub.claim();
-        if claim == Claim::Skip {
-            return false;
-        }
-        let headers = sub.outbox.headers();
-        let len = if headers {
-            m.message.len()
-        } else {
-            m.message.len() - m.header_len
-        };
-        let res = sub.outbox.append_msg(len, |buf| {
-            write_msg(
-                buf,
-                m.subject,
-                &sub.sid,
-                m.reply,
-                m.header_len,
-                m.message,
-                headers,
-                m.sizes,
-            )
-        });
-        if claim == Claim::DeliverLast && sub.close() {
-            self.account.sublist_mut().remove(sub);
-        }
-        match res {
-            Append::Queued => {
-                mark_wake(self.wake, &sub.outbox);
-                if let (Some(reply), Some(auth)) = (m.reply, sub.auth()) {
-                    // allow_responses: the subscriber may answer this one.
-                    if auth.tracks_replies() {
-                        auth.record_reply(reply, self.now);
-                    }
-                }
-                true
-            }
-            Append::Closed => false,
-            Append::SlowConsumer => {
-                self.server
-                    .stats()
-                    .slow_consumers
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                log::info!(
-                    "cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
-                    sub.cid(),
-                    self.server.options().max_pending
-                );
-                mark_wake(self.wake, &sub.outbox);
-                false
-            }
-        }
-    }
-}
-
-/// Records `outbox` for a wake at the end of the input call, once.
-#[inline]
-fn mark_wake(wake: &mut Vec<Arc<Outbox>>, outbox: &Arc<Outbox>) {
-    if outbox.mark_queued() {
-        wake.push(outbox.clone());
-    }
 }
 
 /// A client connection. See the module docs for how to drive it.

@@ -43,6 +43,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod connection;
+mod deliver;
 pub mod errors;
 pub mod lame_duck;
 pub mod monitor;

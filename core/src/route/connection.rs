@@ -20,14 +20,14 @@ use rustc_hash::FxHashMap;
 use super::parser::{parse, Parsed, RouteOp, RoutedMsg};
 use super::proto::{self, OurConnect, OurInfo, PeerConnect, PeerInfo};
 use super::{lock, DialRequest, Peer, Registered, RouteStats, RouteUrl};
-use crate::client::encode::write_msg;
 use crate::client::parser::{Limits, Need};
+use crate::deliver::{Deliverer, Msg};
 use crate::errors::{text, write_err, CloseReason, Fault};
 use crate::options::COMPAT_VERSION;
-use crate::outbox::{Append, Outbox};
+use crate::outbox::Outbox;
 use crate::rng::Rng;
 use crate::server::{Account, Server};
-use crate::sublist::{Claim, Matches, Subscription};
+use crate::sublist::{Matches, Subscription};
 
 /// `-ERR` for a client that connected to the route port.
 const CLIENT_ON_ROUTE_PORT: &str = "attempted to connect to route port";
@@ -686,14 +686,21 @@ impl RouteConnection {
             return;
         };
         let matches = self.lookup(&account, m.subject);
-        let mut d = Delivery {
+        let msg = Msg {
+            subject: m.subject,
+            reply: m.reply,
+            header_len: m.header_len,
+            message: m.message,
+            sizes: m.sizes,
+        };
+        let mut d = Deliverer {
             server: &self.server,
             account: &account,
             wake: &mut self.wake,
             now,
         };
         for sub in &matches.plain {
-            d.deliver(sub, m);
+            d.deliver(sub, &msg);
         }
         for q in m.queues() {
             let Some(group) = matches
@@ -705,7 +712,7 @@ impl RouteConnection {
             };
             let start = self.rng.below(group.len());
             for i in 0..group.len() {
-                if d.deliver(&group[(start + i) % group.len()], m) {
+                if d.deliver(&group[(start + i) % group.len()], &msg) {
                     break;
                 }
             }
@@ -956,72 +963,4 @@ fn advertise_host_port(a: &str) -> Option<(String, u16)> {
         None => a.rsplit_once(':')?,
     };
     Some((h.to_string(), p.parse().ok()?))
-}
-
-/// Local delivery of routed messages.
-struct Delivery<'a> {
-    server: &'a Server,
-    account: &'a Account,
-    wake: &'a mut Vec<Arc<Outbox>>,
-    now: Instant,
-}
-
-impl Delivery<'_> {
-    /// Appends `m` to `sub`'s outbox; false if it was not taken.
-    fn deliver(&mut self, sub: &Arc<Subscription>, m: &RoutedMsg<'_>) -> bool {
-        let claim = sub.claim();
-        if claim == Claim::Skip {
-            return false;
-        }
-        let headers = sub.outbox.headers();
-        let len = if headers {
-            m.message.len()
-        } else {
-            m.message.len() - m.header_len
-        };
-        let res = sub.outbox.append_msg(len, |buf| {
-            write_msg(
-                buf,
-                m.subject,
-                &sub.sid,
-                m.reply,
-                m.header_len,
-                m.message,
-                headers,
-                m.sizes,
-            )
-        });
-        if claim == Claim::DeliverLast && sub.close() {
-            self.account.sublist_mut().remove(sub);
-        }
-        match res {
-            Append::Queued => {
-                if sub.outbox.mark_queued() {
-                    self.wake.push(sub.outbox.clone());
-                }
-                if let (Some(reply), Some(auth)) = (m.reply, sub.auth()) {
-                    if auth.tracks_replies() {
-                        auth.record_reply(reply, self.now);
-                    }
-                }
-                true
-            }
-            Append::Closed => false,
-            Append::SlowConsumer => {
-                self.server
-                    .stats()
-                    .slow_consumers
-                    .fetch_add(1, Ordering::Relaxed);
-                log::info!(
-                    "cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
-                    sub.cid(),
-                    self.server.options().max_pending
-                );
-                if sub.outbox.mark_queued() {
-                    self.wake.push(sub.outbox.clone());
-                }
-                false
-            }
-        }
-    }
 }
