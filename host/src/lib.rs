@@ -397,3 +397,23 @@ mod tests {
         assert_eq!(timestamp(t), "2025/11/26 03:57:31.981522");
     }
 }
+
+/// Raises a listening socket's accept backlog to the system maximum
+/// (`net.core.somaxconn`), as nats-server does: bursts of connects then
+/// queue in the kernel instead of stalling on SYN retransmits. Linux updates
+/// the backlog of a socket that is already listening.
+#[allow(unsafe_code)]
+pub fn raise_backlog(fd: std::os::fd::RawFd) {
+    let max = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .unwrap_or(4096);
+    // SAFETY: listen(2) on a descriptor the caller owns and keeps open; it
+    // touches no memory.
+    if unsafe { libc::listen(fd, max) } != 0 {
+        log::debug!(
+            "could not raise the listen backlog: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}

@@ -21,6 +21,7 @@ use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -59,6 +60,7 @@ pub async fn run(server: Arc<Server>) -> io::Result<()> {
     natsd_host::signals::install(server.clone())?;
     let o = server.options();
     let listener = TcpListener::bind((o.host.as_str(), o.port)).await?;
+    natsd_host::raise_backlog(listener.as_raw_fd());
     if let Some((host, port)) = natsd_host::monitor_addr(&server) {
         let http = TcpListener::bind((host.as_str(), port)).await?;
         natsd_host::monitor_ready(&server, http.local_addr()?);

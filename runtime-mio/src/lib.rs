@@ -42,6 +42,7 @@ const WAKE: Token = Token(usize::MAX);
 pub fn run(server: Arc<Server>) -> io::Result<()> {
     let o = server.options();
     let listener = bind(&o.host, o.port)?;
+    natsd_host::raise_backlog(listener.as_raw_fd());
     let loops = (0..natsd_host::worker_threads())
         .map(|i| spawn_loop(i, server.clone()))
         .collect::<io::Result<Vec<_>>>()?;
