@@ -385,19 +385,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_418), (2025, 11, 26));
-        let t = UNIX_EPOCH + std::time::Duration::from_micros(1_764_129_451_981_522);
-        assert_eq!(timestamp(t), "2025/11/26 03:57:31.981522");
-    }
-}
-
 /// Raises a listening socket's accept backlog to the system maximum
 /// (`net.core.somaxconn`), as nats-server does: bursts of connects then
 /// queue in the kernel instead of stalling on SYN retransmits. Linux updates
@@ -415,5 +402,18 @@ pub fn raise_backlog(fd: std::os::fd::RawFd) {
             "could not raise the listen backlog: {}",
             std::io::Error::last_os_error()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_418), (2025, 11, 26));
+        let t = UNIX_EPOCH + std::time::Duration::from_micros(1_764_129_451_981_522);
+        assert_eq!(timestamp(t), "2025/11/26 03:57:31.981522");
     }
 }
