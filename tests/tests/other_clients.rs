@@ -30,13 +30,38 @@ fn run(cmd: &mut Command, what: &str) {
 #[test]
 fn python_nats_py() {
     for_each_server(|bin| {
+        let what = format!("nats-py against {bin}");
+        let script = clients_dir().join("python_client.py");
+        let attempt = || {
+            Command::new("timeout")
+                .arg("120")
+                .arg("python3")
+                .arg(&script)
+                .arg(&bin.path)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("{what}: could not start ({e}); run `bash .ci/setup` first")
+                })
+        };
+        // nats-py's callback subscriptions can stall for seconds when the
+        // machine's two cores are saturated (seen against nats-server 2.14
+        // as often as against natsd: 2 runs in 8 with two busy loops), so
+        // one failure is retried once; the first attempt's output is kept.
+        let first = attempt();
+        if first.status.success() {
+            return;
+        }
+        eprintln!(
+            "{what}: first attempt failed, retrying once:\n{}",
+            String::from_utf8_lossy(&first.stderr)
+        );
         run(
             Command::new("timeout")
                 .arg("120")
                 .arg("python3")
-                .arg(clients_dir().join("python_client.py"))
+                .arg(&script)
                 .arg(&bin.path),
-            &format!("nats-py against {bin}"),
+            &what,
         );
     });
 }
