@@ -205,7 +205,9 @@ pub fn float_f(x: f64) -> String {
 }
 
 /// A double-quoted string as Go's `strconv.Quote` writes simple text:
-/// `"` and `\` escaped, control characters as `\n`, `\t`, `\xNN`.
+/// `"` and `\` escaped, control characters as `\n`, `\t`, `\xNN`. The
+/// same escapes are what a double-quoted config-file string accepts, so the
+/// config printer uses it too.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');

@@ -1567,7 +1567,7 @@ pub fn to_config(opts: &Options) -> String {
     let mut line = |key: &str, value: String| {
         let _ = writeln!(out, "{key}: {value}");
     };
-    let q = |s: &str| quote_config(s);
+    let q = |s: &str| gofmt::quote(s);
     let dur = |d: Duration| q(&gofmt::duration_string(d));
     line("host", q(&o.host));
     line(
@@ -1715,7 +1715,7 @@ fn write_user_extras(e: &mut String, perms: &Option<Permissions>, types: &[Strin
 }
 
 fn string_list(items: &[String]) -> String {
-    let items: Vec<String> = items.iter().map(|s| quote_config(s)).collect();
+    let items: Vec<String> = items.iter().map(|s| gofmt::quote(s)).collect();
     format!("[{}]", items.join(", "))
 }
 
@@ -1751,7 +1751,7 @@ fn permissions_config(p: &Permissions) -> String {
         };
         parts.push(format!(
             "allow_responses: {{ max: {max}, expires: {} }}",
-            quote_config(&expires)
+            gofmt::quote(&expires)
         ));
     }
     format!("{{ {} }}", parts.join(", "))
@@ -1765,27 +1765,6 @@ fn quote_key(k: &str) -> String {
     } else {
         format!("\"{k}\"")
     }
-}
-
-/// A double-quoted configuration string (escapes `\" \\ \t \n \r \xHH`).
-fn quote_config(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

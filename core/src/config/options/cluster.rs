@@ -174,7 +174,7 @@ impl Applier<'_> {
 
 /// The `cluster` block written back (what [`Applier::cluster`] reads).
 pub(super) fn to_config(c: &ClusterOptions) -> String {
-    let q = super::quote_config;
+    let q = crate::config::gofmt::quote;
     let mut items = Vec::new();
     if let Some(n) = &c.name {
         items.push(format!("  name: {}", q(n)));
