@@ -158,6 +158,7 @@ fn setup_with_permissions(subs: usize, now: Instant) -> (Arc<Server>, Vec<Connec
             password: "p".into(),
             permissions: Some(perms),
             allowed_connection_types: vec![],
+            account: None,
         }],
         ..Options::default()
     };

@@ -114,6 +114,8 @@ pub struct Connection {
     nonce: Option<String>,
     /// `"$G/user:x"` for log lines, once authenticated as a user.
     log_tag: Option<String>,
+    /// The connect event went out (so a disconnect event follows).
+    announced: bool,
 }
 
 impl Connection {
@@ -176,6 +178,7 @@ impl Connection {
             pub_last: Vec::new(),
             nonce,
             log_tag: None,
+            announced: false,
         };
         c.send_info(false);
         if over_limit {
@@ -315,6 +318,15 @@ impl Connection {
     /// Takes on the permissions of the identity the client authenticated as.
     fn bind(&mut self, id: Identity) {
         self.log_tag = id.log_tag();
+        if id.account_name() != self.account.name() {
+            if let Some(acc) = self.server.accounts().get(id.account_name()) {
+                // Cached lookups belong to the old account's index.
+                self.account = acc.clone();
+                self.cache.clear();
+                self.cache_generation = 0;
+                self.last = None;
+            }
+        }
         if id.perms.as_ref().is_some_and(|p| p.restricts_subscribe()) {
             self.server.note_delivery_filters();
         }
@@ -504,6 +516,8 @@ impl Connection {
         if self.state != State::Closed {
             self.outbox.close(reason, false);
             self.teardown();
+            // The disconnect event may have reached subscribers.
+            self.flush_wakes();
         }
     }
 
@@ -631,16 +645,17 @@ impl Connection {
         };
         let headers = opts.headers && !self.server.options().no_header_support;
         self.outbox.set_headers(headers);
+        let user = identity.user.clone();
+        self.info.set_credentials(identity.credentials.clone());
+        self.bind(identity);
         self.info.set_meta(ClientMeta {
             name: opts.name.clone(),
             lang: opts.lang.clone(),
             version: opts.version.clone(),
-            user: identity.user.clone(),
+            user,
             account: self.account.name().to_string(),
             protocol: opts.protocol,
         });
-        self.info.set_credentials(identity.credentials.clone());
-        self.bind(identity);
         self.opts = opts;
         self.opts.headers = headers;
         self.auth_deadline = None;
@@ -658,6 +673,11 @@ impl Connection {
         self.state = State::Ready;
         if self.opts.verbose {
             self.send_own(b"+OK\r\n");
+        }
+        if !self.announced {
+            self.announced = true;
+            self.server
+                .client_event(&self.info, None, now, &mut self.wake);
         }
     }
 
@@ -711,6 +731,27 @@ impl Connection {
         if self.opts.verbose {
             self.send_own(b"+OK\r\n");
         }
+        if self.account.has_mappings() {
+            let roll = self.rng.below(100) as u32;
+            if let Some(mapped) = self.account.map_subject(subject, roll) {
+                self.publish(&mapped, reply, header_len, message, sizes, now);
+                return;
+            }
+        }
+        self.publish(subject, reply, header_len, message, sizes, now);
+    }
+
+    /// Delivers an allowed publish to the subscribers of `subject` (after
+    /// the account's mappings), the routes and the account's imports.
+    fn publish(
+        &mut self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        header_len: usize,
+        message: &[u8],
+        sizes: [&[u8]; 2],
+        now: Instant,
+    ) {
         self.refresh_last(subject);
         let msg = Msg {
             subject,
@@ -729,6 +770,8 @@ impl Connection {
             rng,
             opts,
             cid,
+            rtt,
+            info,
             ..
         } = self;
         let matches = &last.as_ref().expect("refresh_last fills it").matches;
@@ -737,6 +780,7 @@ impl Connection {
             server,
             account,
             now,
+            origin: Some(info),
         };
         let mut delivered = false;
         for sub in &matches.plain {
@@ -771,6 +815,10 @@ impl Connection {
             &matches.queues,
             out.wake,
         );
+        if !matches.imports.is_empty() {
+            delivered |=
+                out.deliver_imports(&matches.imports, &msg, false, rtt.unwrap_or_default());
+        }
         if !delivered && self.opts.no_responders {
             if let Some(reply) = reply {
                 self.send_no_responders(subject, reply);
@@ -965,15 +1013,10 @@ impl Connection {
             }
             _ => CloseReason::ProtocolViolation,
         };
-        if self.state == State::AwaitConnect && self.auth_deadline.is_some() {
-            // With auth required, anything that is not a CONNECT is an
-            // authorization failure before it is a parse failure.
-            self.fail(
-                Fault::ErrClose(text::AUTH_VIOLATION),
-                CloseReason::AuthViolation,
-            );
-            return;
-        }
+        // With auth required, input that does not start with `C` was
+        // already refused as an Authorization Violation (`first_op`); one
+        // that does fails as what it is, as in nats-server (`CONNX` is an
+        // unknown operation, a CONNECT over the limit a long control line).
         self.fail(fault, reason);
     }
 
@@ -1035,6 +1078,21 @@ impl Connection {
             reason,
             self.server.options().max_closed_clients,
         );
+        if self.announced {
+            let sent = self.outbox.out_counters();
+            let received = (self.in_msgs, self.in_bytes);
+            let clock = self.clock;
+            self.server.client_event(
+                &self.info,
+                Some(crate::system::Closed {
+                    sent,
+                    received,
+                    reason: reason.as_str(),
+                }),
+                clock,
+                &mut self.wake,
+            );
+        }
         let own = self.outbox.clone();
         self.mark_wake(&own);
         log::debug!(

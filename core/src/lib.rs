@@ -38,6 +38,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod auth;
 pub mod cli;
 pub mod client;
@@ -57,6 +58,7 @@ pub mod server;
 pub mod session;
 pub mod subject;
 pub mod sublist;
+pub(crate) mod system;
 
 pub use connection::{Connection, State};
 pub use errors::CloseReason;

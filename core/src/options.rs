@@ -110,6 +110,15 @@ pub struct Options {
     pub http_base_path: String,
     /// `cluster { … }` and the cluster flags; `None`: no cluster block.
     pub cluster: Option<crate::route::ClusterOptions>,
+    /// `accounts`: the configured accounts (their users are in
+    /// [`Options::users`] / [`Options::nkeys`] with `account` set).
+    pub accounts: Vec<AccountOptions>,
+    /// `system_account` (alias `system`); `None`: the internal `$SYS`.
+    pub system_account: Option<String>,
+    /// `no_system_account`: no system account at all.
+    pub no_system_account: bool,
+    /// Top-level `mappings` (alias `maps`): the global account's.
+    pub mappings: Vec<Mapping>,
 }
 
 impl Default for Options {
@@ -163,6 +172,10 @@ impl Default for Options {
             http_port: None,
             http_base_path: String::new(),
             cluster: None,
+            accounts: Vec::new(),
+            system_account: None,
+            no_system_account: false,
+            mappings: Vec::new(),
         }
     }
 }
@@ -198,6 +211,25 @@ impl Options {
     /// The permissions `u` gets: its own, else `default_permissions`.
     pub fn user_permissions<'a>(&'a self, own: &'a Option<Permissions>) -> Option<&'a Permissions> {
         own.as_ref().or(self.default_permissions.as_ref())
+    }
+
+    /// The permissions a user of `account` (`None`: the global account)
+    /// gets: its own, else its account's `default_permissions`, else (for
+    /// the global account) the `authorization` block's.
+    pub fn account_user_permissions<'a>(
+        &'a self,
+        own: &'a Option<Permissions>,
+        account: Option<&str>,
+    ) -> Option<&'a Permissions> {
+        match account {
+            None => self.user_permissions(own),
+            Some(name) => own.as_ref().or_else(|| {
+                self.accounts
+                    .iter()
+                    .find(|a| a.name == name)
+                    .and_then(|a| a.default_permissions.as_ref())
+            }),
+        }
     }
 
     /// The monitoring host in force: `http_host`, else the client host.
@@ -255,6 +287,9 @@ pub struct User {
     /// `allowed_connection_types` (upper case); empty: any. natsd's
     /// clients are all `STANDARD`.
     pub allowed_connection_types: Vec<String>,
+    /// The account the user belongs to (`None`: the global account `$G`,
+    /// i.e. a user of the `authorization` block).
+    pub account: Option<String>,
 }
 
 /// One `authorization.users` entry with an `nkey`.
@@ -266,6 +301,8 @@ pub struct NkeyUser {
     pub permissions: Option<Permissions>,
     /// `allowed_connection_types`, as for [`User`].
     pub allowed_connection_types: Vec<String>,
+    /// The account the user belongs to, as for [`User`].
+    pub account: Option<String>,
 }
 
 /// A user's permissions (`permissions { publish, subscribe, allow_responses }`).
@@ -330,4 +367,82 @@ impl WriteTimeout {
             WriteTimeout::Close => "close",
         }
     }
+}
+
+/// One entry of the `accounts` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountOptions {
+    /// The account name.
+    pub name: String,
+    /// `exports`: what other accounts may import.
+    pub exports: Vec<Export>,
+    /// `imports`: what this account takes from others.
+    pub imports: Vec<Import>,
+    /// `mappings` (alias `maps`): subject mappings applied on publish.
+    pub mappings: Vec<Mapping>,
+    /// `default_permissions` for this account's users without their own.
+    pub default_permissions: Option<Permissions>,
+}
+
+/// An export: a stream (messages flow out) or a service (requests flow
+/// in, responses flow back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// True for `service`, false for `stream`.
+    pub service: bool,
+    /// The exported subject (wildcards allowed).
+    pub subject: String,
+    /// `accounts`: who may import (empty: anyone).
+    pub accounts: Vec<String>,
+    /// `response_type` of a service.
+    pub response_type: ResponseType,
+    /// `response_threshold`: how long a service's responses are awaited.
+    pub response_threshold: Duration,
+}
+
+/// How many responses a service request may get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseType {
+    /// One response (the default).
+    #[default]
+    Singleton,
+    /// Any number until `response_threshold`.
+    Stream,
+    /// Any number until `response_threshold` (chunks of one response).
+    Chunked,
+}
+
+impl ResponseType {
+    /// The configuration word, also what `/accountz` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseType::Singleton => "Singleton",
+            ResponseType::Stream => "Stream",
+            ResponseType::Chunked => "Chunked",
+        }
+    }
+}
+
+/// An import of another account's stream or service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    /// True for `service`, false for `stream`.
+    pub service: bool,
+    /// The exporting account.
+    pub account: String,
+    /// The exported subject as named by the import.
+    pub subject: String,
+    /// `to` (or a stream's `prefix`, turned into `<prefix>.<subject>`):
+    /// the subject in the importing account; `None`: the same subject.
+    pub to: Option<String>,
+}
+
+/// A subject mapping: a source pattern and weighted destinations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// The source subject (wildcards allowed).
+    pub source: String,
+    /// `(destination, weight in percent)`; weights add up to at most 100,
+    /// the rest keeps the original subject.
+    pub destinations: Vec<(String, u8)>,
 }

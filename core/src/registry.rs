@@ -118,6 +118,10 @@ impl ClientInfo {
             .store(subscriptions as u64, Ordering::Relaxed);
     }
 
+    pub(crate) fn rtt(&self) -> Duration {
+        Duration::from_nanos(self.rtt.load(Ordering::Relaxed))
+    }
+
     pub(crate) fn set_rtt(&self, rtt: Duration) {
         self.rtt
             .store((rtt.as_nanos() as u64).max(1), Ordering::Relaxed);

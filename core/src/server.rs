@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
@@ -17,55 +17,12 @@ use crate::nkey;
 use crate::options::{Options, COMPAT_VERSION, NATSD_VERSION};
 use crate::registry::Registry;
 use crate::rng::CsRng;
-use crate::sublist::{Sublist, Subscription};
+use crate::sublist::Subscription;
 
-/// One account: an isolated subject space.
-#[derive(Debug)]
-pub struct Account {
-    name: String,
-    sublist: RwLock<Sublist>,
-    generation: Arc<AtomicU64>,
-}
+pub use crate::account::Account;
 
-impl Account {
-    /// A new empty account.
-    pub fn new(name: impl Into<String>) -> Account {
-        let sublist = Sublist::new();
-        let generation = sublist.generation();
-        Account {
-            name: name.into(),
-            sublist: RwLock::new(sublist),
-            generation,
-        }
-    }
-
-    /// The account name (`$G` for the global account).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The subject index, for reading.
-    pub fn sublist(&self) -> RwLockReadGuard<'_, Sublist> {
-        self.sublist.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The subject index, for changing.
-    pub fn sublist_mut(&self) -> RwLockWriteGuard<'_, Sublist> {
-        self.sublist.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The index's generation; changes on every insert and remove.
-    #[inline]
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Makes every connection's cached lookups stale (permissions that
-    /// filter deliveries changed).
-    pub fn invalidate_caches(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-    }
-}
+/// How often the server publishes `$SYS.SERVER.<id>.STATSZ`.
+const STATSZ_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Server-wide counters. Per-message counts are kept per connection and
 /// added here when a connection closes or reports, so the hot path does not
@@ -99,7 +56,7 @@ pub struct Server {
     name: String,
     xkey: String,
     version_string: String,
-    global: Arc<Account>,
+    accounts: crate::account::Accounts,
     next_cid: AtomicU64,
     connections: AtomicUsize,
     /// All of the server's randomness: its identity, per-connection seeds
@@ -113,6 +70,12 @@ pub struct Server {
     monitor: crate::monitor::State,
     /// Cluster routes (inactive without a `cluster` listen port).
     routes: crate::route::Routes,
+    /// `seq` of the `$SYS` messages this server sends.
+    sys_seq: AtomicU64,
+    /// Queue spreading for the events the server publishes.
+    events: crate::account::import::Spread,
+    /// When the next `$SYS.SERVER.<id>.STATSZ` is due.
+    next_statsz: Mutex<Option<Instant>>,
 }
 
 impl Server {
@@ -130,8 +93,10 @@ impl Server {
         let port = opts.port as usize;
         let auth = Arc::new(Authenticator::new(&opts));
         let routes = crate::route::Routes::new(&opts, &id, rng.next_u64());
-        let global = Arc::new(Account::new("$G"));
-        routes.attach(&global);
+        let accounts = crate::account::build(&opts, &id, &mut rng);
+        for account in accounts.all() {
+            routes.attach(account);
+        }
         Arc::new(Server {
             auth: RwLock::new(auth),
             delivery_filters: AtomicBool::new(false),
@@ -140,7 +105,7 @@ impl Server {
             name,
             xkey,
             version_string: format!("natsd {NATSD_VERSION}"),
-            global,
+            accounts,
             next_cid: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
             seed: Mutex::new(rng),
@@ -150,7 +115,84 @@ impl Server {
             lame_duck: Mutex::new(None),
             monitor: crate::monitor::State::default(),
             routes,
+            sys_seq: AtomicU64::new(0),
+            events: Default::default(),
+            next_statsz: Mutex::new(None),
         })
+    }
+
+    /// When [`Server::handle_timeout`] must run next: the periodic
+    /// `$SYS.SERVER.<id>.STATSZ` (every 10 s, as nats-server), if there is
+    /// a system account. The first call starts the schedule at `now`.
+    pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        self.accounts.system()?;
+        let mut next = self.next_statsz.lock().unwrap_or_else(|e| e.into_inner());
+        Some(*next.get_or_insert(now + STATSZ_INTERVAL))
+    }
+
+    /// Runs the server-wide timers that are due: publishes the periodic
+    /// statistics to the system account.
+    pub fn handle_timeout(&self, now: Instant) {
+        let Some(sys) = self.accounts.system() else {
+            return;
+        };
+        {
+            let mut next = self.next_statsz.lock().unwrap_or_else(|e| e.into_inner());
+            match *next {
+                Some(at) if at > now => return,
+                _ => *next = Some(now + STATSZ_INTERVAL),
+            }
+        }
+        let (subject, payload) = crate::system::statsz_event(self, now);
+        let mut wake = Vec::new();
+        crate::deliver::publish_internal(
+            self,
+            sys,
+            subject.as_bytes(),
+            &payload,
+            now,
+            &mut wake,
+            &self.events,
+        );
+        for o in wake {
+            o.wake();
+        }
+    }
+
+    /// Publishes the `$SYS.ACCOUNT.<acc>.CONNECT` (`closed: None`) or
+    /// `.DISCONNECT` event for a client, when there is a system account.
+    pub(crate) fn client_event(
+        &self,
+        info: &crate::registry::ClientInfo,
+        closed: Option<crate::system::Closed<'_>>,
+        now: Instant,
+        wake: &mut Vec<Arc<crate::outbox::Outbox>>,
+    ) {
+        let Some(sys) = self.accounts.system() else {
+            return;
+        };
+        let (subject, payload) = crate::system::client_event(self, info, now, closed);
+        crate::deliver::publish_internal(
+            self,
+            sys,
+            subject.as_bytes(),
+            &payload,
+            now,
+            wake,
+            &self.events,
+        );
+    }
+
+    /// The next `seq` for a `$SYS` message.
+    pub(crate) fn next_sys_seq(&self) -> u64 {
+        crate::system::bump(&self.sys_seq)
+    }
+
+    /// A fresh id for a `$SYS` event.
+    pub(crate) fn event_id(&self) -> String {
+        let mut rng = self.seed.lock().unwrap_or_else(|e| e.into_inner());
+        let n = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
+        crate::system::event_id(n)
     }
 
     /// The cluster routes.
@@ -199,7 +241,12 @@ impl Server {
         let mut by_client: Option<FxHashMap<u64, Vec<Arc<Subscription>>>> = None;
         for info in self.registry.live_infos() {
             let creds = info.credentials();
-            let Some(id) = authn.authenticate(&creds) else {
+            let account = info.meta().account;
+            // A user moved to another account must connect again.
+            let id = authn
+                .authenticate(&creds)
+                .filter(|id| id.account_name() == account);
+            let Some(id) = id else {
                 log::error!(
                     "{} - cid:{} - authentication error{}",
                     info.peer,
@@ -218,6 +265,9 @@ impl Server {
                 continue;
             };
             let subs = by_client.get_or_insert_with(|| self.subscriptions_by_client());
+            let Some(acc) = self.accounts.get(&account) else {
+                continue;
+            };
             let mut removed = false;
             for sub in subs.get(&info.cid).into_iter().flatten() {
                 let queue = sub.queue.as_deref();
@@ -227,7 +277,7 @@ impl Server {
                     continue;
                 }
                 if sub.close() {
-                    self.global.sublist_mut().remove(sub);
+                    acc.sublist_mut().remove(sub);
                 }
                 let err = text::subscription_removed(&sub.subject, &sub.sid);
                 info.outbox.append(|b| write_err(b, &err));
@@ -248,15 +298,21 @@ impl Server {
             }
         }
         // Deliveries cached under the old permissions must be looked up again.
-        self.global.invalidate_caches();
+        for a in self.accounts.all() {
+            a.invalidate_caches();
+        }
     }
 
-    /// Every subscription of the global account, by client.
+    /// Every client subscription, by client.
     fn subscriptions_by_client(&self) -> FxHashMap<u64, Vec<Arc<Subscription>>> {
         let mut by: FxHashMap<u64, Vec<Arc<Subscription>>> = FxHashMap::default();
-        self.global.sublist().for_each(|s| {
-            by.entry(s.cid()).or_default().push(s.clone());
-        });
+        for a in self.accounts.all() {
+            a.sublist().for_each(|s| {
+                if s.import().is_none() {
+                    by.entry(s.cid()).or_default().push(s.clone());
+                }
+            });
+        }
         for subs in by.values_mut() {
             subs.sort_by(|a, b| a.sid.cmp(&b.sid));
         }
@@ -268,7 +324,9 @@ impl Server {
         if !self.delivery_filters.load(Ordering::Relaxed) {
             self.delivery_filters.store(true, Ordering::Relaxed);
             // Lookups cached before this did not filter.
-            self.global.invalidate_caches();
+            for a in self.accounts.all() {
+                a.invalidate_caches();
+            }
         }
     }
 
@@ -414,7 +472,12 @@ impl Server {
 
     /// The global account.
     pub fn global_account(&self) -> &Arc<Account> {
-        &self.global
+        self.accounts.global()
+    }
+
+    /// Every account (`$G`, the configured ones, the system account).
+    pub fn accounts(&self) -> &crate::account::Accounts {
+        &self.accounts
     }
 
     /// Counters.

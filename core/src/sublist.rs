@@ -40,6 +40,9 @@ pub struct Subscription {
     /// For a remote queue subscription held for a route: how many members
     /// the peer server has (its `RS+ … <queue> <weight>`). 1 otherwise.
     weight: AtomicU32,
+    /// Set for the subscriptions that carry an import between accounts
+    /// (see `crate::account::import`); they have no subscriber.
+    import: Option<Arc<crate::account::import::ImportRoute>>,
 }
 
 /// Whether a delivery may go ahead, and whether it was the last one allowed.
@@ -72,6 +75,7 @@ impl Subscription {
             closed: AtomicBool::new(false),
             auth: None,
             weight: AtomicU32::new(1),
+            import: None,
         }
     }
 
@@ -90,6 +94,18 @@ impl Subscription {
     pub fn with_auth(mut self, auth: Arc<ClientAuth>) -> Subscription {
         self.auth = Some(auth);
         self
+    }
+
+    /// Marks the subscription as the carrier of an import.
+    pub fn with_import(mut self, route: Arc<crate::account::import::ImportRoute>) -> Subscription {
+        self.import = Some(route);
+        self
+    }
+
+    /// The import this subscription carries, if it is such a carrier.
+    #[inline]
+    pub fn import(&self) -> Option<&Arc<crate::account::import::ImportRoute>> {
+        self.import.as_ref()
     }
 
     /// The subscriber's permission state, if attached.
@@ -167,6 +183,8 @@ pub struct Matches {
     pub plain: Vec<Arc<Subscription>>,
     /// Each group gets one copy, for one of its members.
     pub queues: Vec<Vec<Arc<Subscription>>>,
+    /// Subscriptions that carry the message into another account.
+    pub imports: Vec<Arc<Subscription>>,
 }
 
 impl Matches {
@@ -182,7 +200,7 @@ impl Matches {
 
     /// True if nothing matched.
     pub fn is_empty(&self) -> bool {
-        self.plain.is_empty() && self.queues.is_empty()
+        self.plain.is_empty() && self.queues.is_empty() && self.imports.is_empty()
     }
 }
 
@@ -387,7 +405,13 @@ fn visit(node: &Node, rest: &[&[u8]], out: &mut Matches) {
 }
 
 fn add_node(node: &Node, out: &mut Matches) {
-    out.plain.extend(node.plain.iter().cloned());
+    for s in &node.plain {
+        if s.import.is_some() {
+            out.imports.push(s.clone());
+        } else {
+            out.plain.push(s.clone());
+        }
+    }
     for (name, members) in &node.queues {
         // Groups are per name across all matching nodes: `foo.*` and
         // `foo.bar` members of group `q` share one delivery.

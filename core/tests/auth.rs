@@ -25,6 +25,7 @@ fn user(name: &str, password: &str, permissions: Option<Permissions>) -> User {
         password: password.into(),
         permissions,
         allowed_connection_types: vec![],
+        account: None,
     }
 }
 
@@ -108,6 +109,7 @@ fn nkey_challenge() {
             nkey: nkey.clone(),
             permissions: None,
             allowed_connection_types: vec![],
+            account: None,
         }],
         ..Options::default()
     });
@@ -161,6 +163,7 @@ fn nonces_follow_the_seed() {
             nkey,
             permissions: None,
             allowed_connection_types: vec![],
+            account: None,
         }],
         ..Options::default()
     };

@@ -199,7 +199,6 @@ fn monitoring_logging_process() {
         "remote_syslog: \"\"",
         "prof_port: 0",
         "prof_block_rate: 0",
-        "no_system_account: true",
         "no_sys_acc: false",
         "allow_non_tls: true",
         "jetstream: false",
@@ -208,6 +207,7 @@ fn monitoring_logging_process() {
     ] {
         assert_eq!(opts(same), Options::default(), "{same}");
     }
+    assert!(opts("no_system_account: true").no_system_account);
 }
 
 #[test]
@@ -502,9 +502,9 @@ fn refused_by_name() {
         );
     }
     // In an included file the position names that file.
-    let mut loader = MapLoader::new().with("inc.conf", "\naccounts { A: {} }\n");
+    let mut loader = MapLoader::new().with("inc.conf", "\nresolver: MEMORY\n");
     let e = load_with("port: 1\ninclude inc.conf\n", &mut loader, &|_| None).unwrap_err();
-    assert_eq!(e, "inc.conf:2:1: not supported yet: accounts");
+    assert_eq!(e, "inc.conf:2:1: not supported yet: resolver");
 }
 
 #[test]
@@ -923,6 +923,7 @@ fn any_users() -> impl Strategy<Value = Users> {
                 password,
                 permissions,
                 allowed_connection_types,
+                account: None,
             },
         );
     let nkey =
@@ -931,6 +932,7 @@ fn any_users() -> impl Strategy<Value = Users> {
                 nkey: natsd_core::nkey::encode_public(natsd_core::nkey::PREFIX_USER, &k),
                 permissions,
                 allowed_connection_types: vec![],
+                account: None,
             }
         });
     prop_oneof![

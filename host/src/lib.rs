@@ -118,7 +118,27 @@ pub fn startup(runtime: &str) -> Arc<Server> {
     log::info!("  Name:     {}", server.name());
     log::info!("  ID:       {}", server.id());
     started(&server);
+    spawn_server_timers(&server);
     server
+}
+
+/// Drives the server-wide timers (the periodic `$SYS` statistics) on a
+/// thread of their own, the same for every runtime.
+fn spawn_server_timers(server: &Arc<Server>) {
+    let server = server.clone();
+    let spawned = std::thread::Builder::new()
+        .name("natsd-timers".into())
+        .spawn(move || {
+            while let Some(at) = server.poll_timeout(Instant::now()) {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                // STATSZ shows the process figures, as /varz does.
+                server.monitor().set_process_stats(process_stats(&server));
+                server.handle_timeout(Instant::now());
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!("cannot start the timer thread: {e}");
+    }
 }
 
 /// What nats-server does right after its banner: name the configuration

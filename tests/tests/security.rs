@@ -585,3 +585,75 @@ fn allow_list_filters_wider_wildcards() {
         let _ = std::fs::remove_file(conf);
     });
 }
+
+/// Bad input while the server waits for credentials (issue: "garbage
+/// before CONNECT, huge CONNECT, invalid JSON, TLS garbage, slowloris"):
+/// each bad connection is closed as nats-server closes it, and a
+/// logged-in client beside them is never held up.
+#[test]
+fn bad_input_at_the_auth_stage() {
+    for_each_server(|bin| {
+        let (srv, _conf) = start(
+            bin,
+            "badauth",
+            "authorization { users: [ {user: u, password: p} ] }\n",
+        );
+        let mut good = login(&srv, "u", "p");
+        let mut cases = Cases::default();
+        let closing: &[(&str, Vec<u8>, &str)] = &[
+            (
+                "TLS ClientHello to a plain server",
+                b"\x16\x03\x01\x02\x00garbage\r\n".to_vec(),
+                AV,
+            ),
+            ("unknown operation first", b"XYZ foo\r\n".to_vec(), AV),
+            (
+                "CONNECT over max_control_line",
+                [b"CONNECT {".as_slice(), &[b'a'; 5000], b"}\r\n"].concat(),
+                "-ERR 'maximum control line exceeded'\r\n",
+            ),
+            ("invalid JSON", b"CONNECT {bad json}\r\n".to_vec(), ""),
+            (
+                "wrong password",
+                b"CONNECT {\"user\":\"u\",\"pass\":\"x\"}\r\n".to_vec(),
+                AV,
+            ),
+            ("binary zeros", vec![0u8; 64], AV),
+        ];
+        for (name, bytes, want) in closing {
+            cases.run(*name, || {
+                let mut c = srv.raw();
+                c.server = format!("{bin}: {name}");
+                c.send(bytes);
+                let got = c.read_to_close();
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    *want,
+                    "[{bin}] {name}: what the server said before closing"
+                );
+            });
+            good.ping_pong();
+        }
+        cases.run("slowloris CONNECT", || {
+            let mut c = srv.raw();
+            let start = Instant::now();
+            for b in b"CONNECT {\"user\":\"u\"".iter() {
+                if !c.try_send([*b]) {
+                    break;
+                }
+                good.ping_pong();
+                std::thread::sleep(Duration::from_millis(150));
+                if start.elapsed() > Duration::from_secs(4) {
+                    break;
+                }
+            }
+            c.expect_then_closed("-ERR 'Authentication Timeout'\r\n");
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "[{bin}] the auth timer runs through a dribbled CONNECT"
+            );
+        });
+        good.ping_pong();
+        cases.finish(bin);
+    });
+}

@@ -83,6 +83,8 @@ pub struct Identity {
     /// rewritten to the no-auth user when it was bound to it (as
     /// nats-server does).
     pub credentials: Credentials,
+    /// The account the user belongs to (`None`: the global account).
+    pub account: Option<String>,
 }
 
 impl Identity {
@@ -90,7 +92,12 @@ impl Identity {
     pub fn log_tag(&self) -> Option<String> {
         let u = self.user.as_deref()?;
         let kind = if self.is_nkey { "nkey" } else { "user" };
-        Some(format!("\"$G/{kind}:{u}\""))
+        Some(format!("\"{}/{kind}:{u}\"", self.account_name()))
+    }
+
+    /// The name of the account the client is bound to.
+    pub fn account_name(&self) -> &str {
+        self.account.as_deref().unwrap_or(crate::account::GLOBAL)
     }
 }
 
@@ -100,12 +107,14 @@ struct UserEntry {
     perms: Option<Arc<Perms>>,
     /// `allowed_connection_types` admits natsd's (standard) clients.
     standard: bool,
+    account: Option<String>,
 }
 
 #[derive(Debug)]
 struct NkeyEntry {
     perms: Option<Arc<Perms>>,
     standard: bool,
+    account: Option<String>,
 }
 
 fn admits_standard(types: &[String]) -> bool {
@@ -127,7 +136,10 @@ pub struct Authenticator {
 impl Authenticator {
     /// Compiles the authentication options (permissions included).
     pub fn new(o: &Options) -> Authenticator {
-        let compile = |own| o.user_permissions(own).map(|p| Arc::new(Perms::new(p)));
+        let compile = |own, account: &Option<String>| {
+            o.account_user_permissions(own, account.as_deref())
+                .map(|p| Arc::new(Perms::new(p)))
+        };
         Authenticator {
             required: o.auth_required(),
             user: o.user.clone(),
@@ -139,8 +151,9 @@ impl Authenticator {
                 .map(|u| {
                     let e = UserEntry {
                         password: u.password.clone(),
-                        perms: compile(&u.permissions),
+                        perms: compile(&u.permissions, &u.account),
                         standard: admits_standard(&u.allowed_connection_types),
+                        account: u.account.clone(),
                     };
                     (u.username.clone(), e)
                 })
@@ -150,8 +163,9 @@ impl Authenticator {
                 .iter()
                 .map(|k| {
                     let e = NkeyEntry {
-                        perms: compile(&k.permissions),
+                        perms: compile(&k.permissions, &k.account),
                         standard: admits_standard(&k.allowed_connection_types),
+                        account: k.account.clone(),
                     };
                     (k.nkey.clone(), e)
                 })
@@ -199,6 +213,7 @@ impl Authenticator {
                     is_nkey: true,
                     perms: entry.perms.clone(),
                     credentials: bound,
+                    account: entry.account.clone(),
                 });
             }
         }
@@ -222,6 +237,7 @@ impl Authenticator {
                     is_nkey: false,
                     perms: entry.perms.clone(),
                     credentials: bound,
+                    account: entry.account.clone(),
                 });
             }
         }
@@ -257,6 +273,7 @@ impl Authenticator {
             is_nkey: false,
             perms: u.perms.clone(),
             credentials: Credentials::default(),
+            account: u.account.clone(),
         })
     }
 }
@@ -485,18 +502,21 @@ mod tests {
                     password: "$2a$04$iPPurYVCxEpc2OvvPDqL5eM88Zz2wXyaE6sESzqzCOs/MnZYCuqK6".into(),
                     permissions: None,
                     allowed_connection_types: vec![],
+                    account: None,
                 },
                 User {
                     username: "bob".into(),
                     password: "bobpw".into(),
                     permissions: Some(Permissions::default()),
                     allowed_connection_types: vec![],
+                    account: None,
                 },
             ],
             nkeys: vec![NkeyUser {
                 nkey: nkey.clone(),
                 permissions: None,
                 allowed_connection_types: vec![],
+                account: None,
             }],
             default_permissions: Some(perms),
             ..Options::default()

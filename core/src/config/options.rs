@@ -56,6 +56,7 @@ use super::gofmt;
 use super::value::{Entry, Map, Pos, Value, ValueKind};
 use super::{ConfigError, Loader};
 
+mod accounts;
 mod cluster;
 use crate::options::{
     NkeyUser, Options, Permissions, ResponsePermission, SubjectPermission, User, WriteTimeout,
@@ -136,11 +137,6 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Vec<Warning>, ConfigError>
 /// Top-level keys nats-server 2.14 knows that natsd refuses whatever their
 /// value (see the module docs).
 pub const NOT_SUPPORTED: &[&str] = &[
-    "accounts",
-    "mappings",
-    "maps",
-    "system_account",
-    "system",
     "tls",
     "ocsp",
     "ocsp_cache",
@@ -545,8 +541,16 @@ impl Applier<'_> {
                     return Err(not_supported(e, &e.key));
                 }
             }
-            "no_system_account" | "no_system" | "no_sys_acc" | "allow_non_tls" => {
+            "no_system_account" | "no_system" | "no_sys_acc" => {
+                self.opts.no_system_account = boolean(e)?;
+            }
+            "allow_non_tls" => {
                 boolean(e)?;
+            }
+            "accounts" => self.accounts(e)?,
+            "mappings" | "maps" => self.global_mappings(e)?,
+            "system_account" | "system" => {
+                self.opts.system_account = non_empty(string(e)?);
             }
             "jetstream" => {
                 let disabled = match &e.value.kind {
@@ -662,8 +666,25 @@ impl Applier<'_> {
         self.opts.password = non_empty(&pass);
         self.opts.token = non_empty(&token);
         self.opts.auth_timeout = timeout;
-        self.opts.users = users;
-        self.opts.nkeys = nkeys;
+        // Users of the `accounts` block stay; the block's users replace
+        // the previous global ones.
+        for u in &users {
+            if self
+                .opts
+                .users
+                .iter()
+                .any(|x| x.account.is_some() && x.username == u.username)
+            {
+                return Err(err(
+                    block,
+                    format!("Duplicate user {} detected", gofmt::quote(&u.username)),
+                ));
+            }
+        }
+        self.opts.users.retain(|u| u.account.is_some());
+        self.opts.nkeys.retain(|k| k.account.is_some());
+        self.opts.users.extend(users);
+        self.opts.nkeys.extend(nkeys);
         self.opts.default_permissions = defaults;
         Ok(())
     }
@@ -812,6 +833,7 @@ fn parse_users(e: &Entry) -> Result<(Vec<User>, Vec<NkeyUser>), ConfigError> {
                 nkey,
                 permissions: perms,
                 allowed_connection_types: types,
+                account: None,
             });
         } else {
             users.push(User {
@@ -819,6 +841,7 @@ fn parse_users(e: &Entry) -> Result<(Vec<User>, Vec<NkeyUser>), ConfigError> {
                 password,
                 permissions: perms,
                 allowed_connection_types: types,
+                account: None,
             });
         }
     }
@@ -1070,6 +1093,7 @@ pub fn validate(opts: &Options) -> Result<(), String> {
         return Err("server name cannot contain spaces".into());
     }
     opts.validate()?;
+    accounts::check_system_account(opts)?;
     if opts.token.is_some() && (opts.user.is_some() || opts.password.is_some()) {
         return Err("Cannot have a user/pass and token".into());
     }
@@ -1122,8 +1146,9 @@ fn effective_users(o: &Options) -> String {
             (
                 &u.username,
                 &u.password,
-                o.user_permissions(&u.permissions),
+                o.account_user_permissions(&u.permissions, u.account.as_deref()),
                 &u.allowed_connection_types,
+                &u.account,
             )
         })
         .collect();
@@ -1137,8 +1162,9 @@ fn effective_nkeys(o: &Options) -> String {
         .map(|k| {
             (
                 &k.nkey,
-                o.user_permissions(&k.permissions),
+                o.account_user_permissions(&k.permissions, k.account.as_deref()),
                 &k.allowed_connection_types,
+                &k.account,
             )
         })
         .collect();
@@ -1491,6 +1517,36 @@ fn fields(o: &Options, n: &Options) -> Vec<Field> {
                 .map(cluster::to_config)
                 .unwrap_or_default(),
         ),
+        // Account users reload with the users above; the accounts
+        // themselves (exports, imports, mappings) do not in natsd yet.
+        f(
+            "Accounts",
+            "accounts",
+            false,
+            format!("{:?}", o.accounts),
+            format!("{:?}", n.accounts),
+        ),
+        f(
+            "Mappings",
+            "mappings",
+            false,
+            format!("{:?}", o.mappings),
+            format!("{:?}", n.mappings),
+        ),
+        f(
+            "SystemAccount",
+            "system_account",
+            false,
+            format!("{:?}", o.system_account),
+            format!("{:?}", n.system_account),
+        ),
+        f(
+            "NoSystemAccount",
+            "no_system_account",
+            false,
+            o.no_system_account.to_string(),
+            n.no_system_account.to_string(),
+        ),
     ]
 }
 
@@ -1674,14 +1730,17 @@ pub fn to_config(opts: &Options) -> String {
     if let Some(t) = o.auth_timeout {
         auth.push(format!("  timeout: {}", dur(t)));
     }
-    if !o.users.is_empty() || !o.nkeys.is_empty() {
+    // Users of the `accounts` block are not printed (nor the accounts).
+    let global_users = || o.users.iter().filter(|u| u.account.is_none());
+    let global_nkeys = || o.nkeys.iter().filter(|k| k.account.is_none());
+    if global_users().next().is_some() || global_nkeys().next().is_some() {
         let mut entries = Vec::new();
-        for u in &o.users {
+        for u in global_users() {
             let mut e = format!("user: {}, password: {}", q(&u.username), q(&u.password));
             write_user_extras(&mut e, &u.permissions, &u.allowed_connection_types);
             entries.push(format!("    {{ {e} }}"));
         }
-        for k in &o.nkeys {
+        for k in global_nkeys() {
             let mut e = format!("nkey: {}", q(&k.nkey));
             write_user_extras(&mut e, &k.permissions, &k.allowed_connection_types);
             entries.push(format!("    {{ {e} }}"));

@@ -273,13 +273,15 @@ impl Parser<'_, '_, '_> {
     /// `include`. The cursor is on the key's first character. Returns false
     /// when the input ended instead (see the quote case).
     fn entry(&mut self) -> Result<bool, ConfigError> {
-        let key_loc = self.cur.loc();
+        let mut key_loc = self.cur.loc();
         let key = match self.cur.peek() {
             Some(c @ ('=' | ':')) => {
                 return Err(self.error_here(format!("Unexpected key separator '{c}'")))
             }
             Some(q @ ('"' | '\'')) => {
                 self.cur.bump();
+                // nats-server places a quoted key after its quote.
+                key_loc = self.cur.loc();
                 if self.cur.peek().is_none() {
                     // Quirk: an opening quote as the very last character
                     // of the input just ends it.
@@ -358,7 +360,7 @@ impl Parser<'_, '_, '_> {
 
     fn map_body(&mut self) -> Result<(), ConfigError> {
         loop {
-            let key_loc = self.cur.loc();
+            let mut key_loc = self.cur.loc();
             let key = match self.cur.peek() {
                 None => return Err(self.error_here("Unexpected EOF processing map.")),
                 Some(c @ ('=' | ':')) => {
@@ -386,6 +388,7 @@ impl Parser<'_, '_, '_> {
                 }
                 Some('"') => {
                     self.cur.bump();
+                    key_loc = self.cur.loc();
                     lexer::quoted_key(
                         &mut self.cur,
                         '"',
@@ -395,6 +398,7 @@ impl Parser<'_, '_, '_> {
                 }
                 Some('\'') => {
                     self.cur.bump();
+                    key_loc = self.cur.loc();
                     lexer::quoted_key(
                         &mut self.cur,
                         '\'',

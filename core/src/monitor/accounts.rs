@@ -1,9 +1,9 @@
 //! `/accountz`, `/accstatz`, and the account and sublist views the other
 //! endpoints share.
 //!
-//! natsd serves every client in the global account `$G`. Like a default
-//! nats-server it reports a system account `$SYS`; natsd's is empty until
-//! the `$SYS` API gives it internal subscriptions.
+//! Accounts are listed `$G` first, then as configured; like a default
+//! nats-server, natsd has a system account `$SYS` unless
+//! `system_account` names another or `no_system_account` is set.
 
 use std::sync::Arc;
 
@@ -14,8 +14,14 @@ use crate::registry::ClientSnapshot;
 use crate::server::{Account, Server};
 use crate::sublist::Sublist;
 
-/// The system account's name, as nats-server's default.
-pub(super) const SYSTEM_ACCOUNT: &str = "$SYS";
+/// The system account's name (empty without one).
+pub(super) fn system_account(server: &Server) -> String {
+    server
+        .accounts()
+        .system()
+        .map(|a| a.name().to_string())
+        .unwrap_or_default()
+}
 
 /// One account as monitoring sees it.
 pub(super) struct AccountView {
@@ -36,19 +42,15 @@ impl AccountView {
 
 /// Every account, in a stable order.
 pub(super) fn all(server: &Server) -> Vec<AccountView> {
-    let global = server.global_account();
-    vec![
-        AccountView {
-            name: global.name().to_string(),
-            account: Some(global.clone()),
-            is_system: false,
-        },
-        AccountView {
-            name: SYSTEM_ACCOUNT.to_string(),
-            account: None,
-            is_system: true,
-        },
-    ]
+    server
+        .accounts()
+        .all()
+        .map(|a| AccountView {
+            name: a.name().to_string(),
+            account: Some(a.clone()),
+            is_system: a.is_system(),
+        })
+        .collect()
 }
 
 /// The account called `name`, if there is one.
@@ -121,7 +123,7 @@ impl Traffic {
 struct Accountz<'a> {
     server_id: &'a str,
     now: String,
-    system_account: &'static str,
+    system_account: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     accounts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,7 +154,7 @@ pub(super) fn accountz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
     let mut out = Accountz {
         server_id: server.id(),
         now: cx.now_text(),
-        system_account: SYSTEM_ACCOUNT,
+        system_account: system_account(server),
         accounts: Vec::new(),
         account_detail: None,
     };
@@ -246,7 +248,7 @@ pub(super) fn accstatz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
         {
             t.add(c);
         }
-        let slow = if view.account.is_some() {
+        let slow = if view.name == crate::account::GLOBAL {
             server
                 .stats()
                 .slow_consumers

@@ -21,7 +21,7 @@ pub(super) fn pretty<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
 }
 
 /// `v` on one line, as `json.Marshal(v)`.
-pub(super) fn compact<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+pub(crate) fn compact<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, Go { pretty: None });
     let _ = v.serialize(&mut ser);

@@ -18,7 +18,7 @@
 mod accounts;
 mod connz;
 mod http;
-mod json;
+pub(crate) mod json;
 mod misc;
 mod query;
 mod subsz;
@@ -292,6 +292,29 @@ pub fn handle(server: &Server, request: &Request, now: Instant, unix: Duration) 
     resp
 }
 
+/// One endpoint's JSON for the `$SYS` API: `path` (`/varz`, …) with the
+/// query string `query`; `Err` is an error status with its text.
+pub(crate) fn render(
+    server: &Server,
+    path: &str,
+    query: &str,
+    now: Instant,
+    wall: Duration,
+) -> Result<serde_json::Value, (u16, String)> {
+    let cx = Ctx {
+        server,
+        query: Query::parse(query),
+        now,
+        wall,
+    };
+    match route(&cx, path) {
+        Reply::Json(200, body) => serde_json::from_slice(&body).map_err(|e| (500, e.to_string())),
+        Reply::Json(status, body) => Err((status, String::from_utf8_lossy(&body).into_owned())),
+        Reply::Text(status, text) => Err((status, text)),
+        Reply::Html(_) | Reply::NotFound => Err((404, "not found".into())),
+    }
+}
+
 /// The endpoint path below `http_base_path` (`/mon` + `/varz`), if the
 /// request is under it.
 fn endpoint_path<'p>(base: &str, path: &'p str) -> Option<&'p str> {
@@ -463,6 +486,8 @@ mod tests {
         let server = Server::new(
             Options {
                 max_closed_clients: 4,
+                // Only client subscriptions, none of the `$SYS` API's.
+                no_system_account: true,
                 ..Options::default()
             },
             7,
@@ -559,7 +584,8 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            2
+            1,
+            "no $SYS with no_system_account"
         );
         assert_eq!(
             json(&server, "/accountz?acc=$G")["account_detail"]["client_connections"],

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
-use super::accounts::{self, SublistStats, Traffic, SYSTEM_ACCOUNT};
+use super::accounts::{self, SublistStats, Traffic};
 use super::{json, timefmt, Ctx, Reply};
 use crate::options::COMPAT_VERSION;
 
@@ -108,7 +108,7 @@ struct Varz<'a> {
     config_load_time: String,
     config_digest: &'static str,
     feature_flags: FeatureFlags,
-    system_account: &'static str,
+    system_account: String,
     slow_consumer_stats: KindStats,
     stale_connection_stats: KindStats,
 }
@@ -221,7 +221,7 @@ pub(super) fn varz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
             js_ack_fc_v2: false,
             js_raft_delete_range: false,
         },
-        system_account: SYSTEM_ACCOUNT,
+        system_account: accounts::system_account(server),
         slow_consumer_stats: KindStats {
             clients: slow,
             routes: 0,

@@ -85,7 +85,8 @@ pub struct RouteConnection {
     clock: Instant,
     /// The latest local lookup, reused while the subject repeats and the
     /// account's index is unchanged.
-    last: Option<(Vec<u8>, u64, Arc<Matches>)>,
+    /// (subject, generation, account address, matches).
+    last: Option<(Vec<u8>, u64, usize, Arc<Matches>)>,
 }
 
 impl RouteConnection {
@@ -674,10 +675,11 @@ impl RouteConnection {
         self.stats
             .in_bytes
             .fetch_add(m.message.len() as u64, Ordering::Relaxed);
-        let Some(account) = local_accounts(&self.server)
-            .into_iter()
-            .find(|a| a.name().as_bytes() == m.account)
-        else {
+        let account = std::str::from_utf8(m.account)
+            .ok()
+            .and_then(|name| self.server.accounts().get(name))
+            .cloned();
+        let Some(account) = account else {
             log::debug!(
                 "{} - message for unknown account {:?}",
                 self.prefix(),
@@ -698,6 +700,7 @@ impl RouteConnection {
             account: &account,
             wake: &mut self.wake,
             now,
+            origin: None,
         };
         for sub in &matches.plain {
             d.deliver(sub, &msg);
@@ -717,14 +720,18 @@ impl RouteConnection {
                 }
             }
         }
+        if !matches.imports.is_empty() {
+            d.deliver_imports(&matches.imports, &msg, true, Duration::ZERO);
+        }
     }
 
     /// Local subscriptions matching `subject`, reused while the subject
     /// repeats and the index is unchanged.
     fn lookup(&mut self, account: &Account, subject: &[u8]) -> Arc<Matches> {
         let generation = account.generation();
-        if let Some((s, g, m)) = &self.last {
-            if *g == generation && s == subject {
+        let which = std::ptr::from_ref(account) as usize;
+        if let Some((s, g, a, m)) = &self.last {
+            if *g == generation && *a == which && s == subject {
                 return m.clone();
             }
         }
@@ -733,7 +740,7 @@ impl RouteConnection {
             m.retain_admitted(subject);
         }
         let m = Arc::new(m);
-        self.last = Some((subject.to_vec(), generation, m.clone()));
+        self.last = Some((subject.to_vec(), generation, which, m.clone()));
         m
     }
 
@@ -945,7 +952,7 @@ impl Drop for RouteConnection {
 
 /// The accounts whose interest routes carry.
 fn local_accounts(server: &Server) -> Vec<Arc<Account>> {
-    vec![server.global_account().clone()]
+    server.accounts().all().cloned().collect()
 }
 
 /// `host:port` of `cluster_advertise` (the port defaults to 6222... or
