@@ -242,5 +242,49 @@ fn receive(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parser, sublist_match, fanout, receive);
+/// The SUB lines of the bench's `subs` scenario: `lit.N.foo`, with every
+/// tenth a `fw.N.>` and two in ten `wc.N.*.bar`.
+fn subscribe_lines(n: usize) -> Vec<u8> {
+    let mut b = Vec::with_capacity(n * 24);
+    for i in 0..n {
+        let subject = match i % 10 {
+            7 | 8 => format!("wc.{i}.*.bar"),
+            9 => format!("fw.{i}.>"),
+            _ => format!("lit.{i}.foo"),
+        };
+        b.extend_from_slice(format!("SUB {subject} {}\r\n", i + 1).as_bytes());
+    }
+    b
+}
+
+/// 10 000 SUBs on a fresh connection, in 64 KiB reads (the per-SUB cost
+/// of compare.sh's `subs` scenario, which does 100 000).
+fn subscribe(c: &mut Criterion) {
+    const N: usize = 10_000;
+    let lines = subscribe_lines(N);
+    let mut g = c.benchmark_group("subscribe");
+    g.throughput(Throughput::Elements(N as u64));
+    g.sample_size(20);
+    g.bench_function("10k_subs_one_connection", |b| {
+        b.iter_batched(
+            || {
+                let now = Instant::now();
+                let server = Server::new(Options::default(), 1);
+                let mut conn = server.accept(peer(1), now);
+                conn.receive(b"CONNECT {\"verbose\":false}\r\n", now);
+                (server, conn, now)
+            },
+            |(server, mut conn, now)| {
+                for chunk in lines.chunks(64 * 1024) {
+                    conn.receive(black_box(chunk), now);
+                }
+                (server, conn)
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, parser, sublist_match, fanout, receive, subscribe);
 criterion_main!(benches);

@@ -934,11 +934,21 @@ impl Connection {
                 return;
             }
         }
+        // Subject, queue and sid share one buffer: one allocation (and one
+        // shared header on the first slice) instead of one per field, and
+        // the trie keys and the `subs` key are then reference counts.
+        let queue_len = queue.map_or(0, <[u8]>::len);
+        let mut buf = Vec::with_capacity(subject.len() + queue_len + sid.len());
+        buf.extend_from_slice(subject);
+        buf.extend_from_slice(queue.unwrap_or_default());
+        buf.extend_from_slice(sid);
+        let all = Bytes::from(buf);
+        let at = subject.len();
         let sub = Arc::new(
             Subscription::new(
-                Bytes::copy_from_slice(subject),
-                queue.map(Bytes::copy_from_slice),
-                Bytes::copy_from_slice(sid),
+                all.slice(..at),
+                queue.map(|_| all.slice(at..at + queue_len)),
+                all.slice(at + queue_len..),
                 self.outbox.clone(),
             )
             .with_auth(self.auth.clone()),

@@ -206,15 +206,95 @@ impl Matches {
 
 #[derive(Debug, Default)]
 struct Level {
-    literal: FxHashMap<Bytes, Node>,
+    literal: Literals,
     star: Option<Box<Node>>,
     full: Option<Box<Node>>,
+}
+
+/// The literal tokens of one level. Most levels below the first hold a
+/// token or two (`orders.<id>.created`): those are a short inline list,
+/// searched linearly, which costs no allocation and no hashing; a level
+/// that grows past [`FEW`] tokens becomes a hash map.
+#[derive(Debug)]
+enum Literals {
+    Few(smallvec::SmallVec<[(Bytes, Node); 1]>),
+    Many(FxHashMap<Bytes, Node>),
+}
+
+/// The most tokens a level keeps in a list before it switches to a map.
+const FEW: usize = 4;
+
+impl Default for Literals {
+    fn default() -> Literals {
+        Literals::Few(smallvec::SmallVec::new())
+    }
+}
+
+impl Literals {
+    fn get(&self, token: &[u8]) -> Option<&Node> {
+        match self {
+            Literals::Few(v) => v.iter().find(|(k, _)| k == token).map(|(_, n)| n),
+            Literals::Many(m) => m.get(token),
+        }
+    }
+
+    fn get_mut(&mut self, token: &[u8]) -> Option<&mut Node> {
+        match self {
+            Literals::Few(v) => v.iter_mut().find(|(k, _)| k == token).map(|(_, n)| n),
+            Literals::Many(m) => m.get_mut(token),
+        }
+    }
+
+    /// The node for `token`, created (with the key `key()`) if missing.
+    fn get_or_insert(&mut self, token: &[u8], key: impl FnOnce() -> Bytes) -> &mut Node {
+        if let Literals::Few(v) = self {
+            if v.len() >= FEW && !v.iter().any(|(k, _)| k == token) {
+                let map: FxHashMap<Bytes, Node> = v.drain(..).collect();
+                *self = Literals::Many(map);
+            }
+        }
+        match self {
+            Literals::Few(v) => match v.iter().position(|(k, _)| k == token) {
+                Some(i) => &mut v[i].1,
+                None => {
+                    v.push((key(), Node::default()));
+                    let last = v.len() - 1;
+                    &mut v[last].1
+                }
+            },
+            Literals::Many(m) => m.entry(key()).or_default(),
+        }
+    }
+
+    fn remove(&mut self, token: &[u8]) {
+        match self {
+            Literals::Few(v) => v.retain(|(k, _)| k != token),
+            Literals::Many(m) => {
+                m.remove(token);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Literals::Few(v) => v.is_empty(),
+            Literals::Many(m) => m.is_empty(),
+        }
+    }
+
+    fn values(&self) -> Box<dyn Iterator<Item = &Node> + '_> {
+        match self {
+            Literals::Few(v) => Box::new(v.iter().map(|(_, n)| n)),
+            Literals::Many(m) => Box::new(m.values()),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct Node {
     next: Option<Box<Level>>,
-    plain: Vec<Arc<Subscription>>,
+    /// Most nodes hold one subscriber: kept inline, no allocation.
+    plain: smallvec::SmallVec<[Arc<Subscription>; 1]>,
     queues: Vec<(Bytes, Vec<Arc<Subscription>>)>,
 }
 
@@ -293,7 +373,7 @@ impl Sublist {
             let node: &mut Node = match t {
                 b"*" => level.star.get_or_insert_with(Default::default),
                 b">" => level.full.get_or_insert_with(Default::default),
-                _ => level.literal.entry(subject.slice_ref(t)).or_default(),
+                _ => level.literal.get_or_insert(t, || subject.slice_ref(t)),
             };
             if tokens.peek().is_none() {
                 break node;
@@ -391,7 +471,7 @@ fn collect(level: &Level, toks: &[&[u8]], out: &mut Matches) {
     if let Some(star) = &level.star {
         visit(star, rest, out);
     }
-    if let Some(node) = level.literal.get(*first) {
+    if let Some(node) = level.literal.get(first) {
         visit(node, rest, out);
     }
 }
@@ -457,9 +537,7 @@ fn remove_in(level: &mut Level, toks: &[&[u8]], sub: &Arc<Subscription>) -> Opti
         match *first {
             b"*" => level.star = None,
             b">" => level.full = None,
-            t => {
-                level.literal.remove(t);
-            }
+            t => level.literal.remove(t),
         }
     }
     removed
