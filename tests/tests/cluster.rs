@@ -279,6 +279,25 @@ impl Client {
         c
     }
 
+    /// Connects as `user` (password `pass`).
+    fn connect_as(port: u16, name: &str, user: &str, pass: &str) -> Client {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut c = Client {
+            s,
+            buf: Vec::new(),
+            msgs: Vec::new(),
+            info: Value::Null,
+            name: name.into(),
+            probes: 0,
+        };
+        c.send(&format!(
+            "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1,\"user\":\"{user}\",\"pass\":\"{pass}\"}}\r\n"
+        ));
+        c.flush();
+        c
+    }
+
     fn send(&mut self, text: &str) {
         self.s.write_all(text.as_bytes()).unwrap();
     }
@@ -1092,4 +1111,74 @@ fn r10_leaf_traffic_through_a_hub_peer() {
     exactly_once("leaf to natsd", &sent, &got.iter().collect::<Vec<_>>());
     let _ = std::fs::remove_file(&hub_conf);
     let _ = std::fs::remove_file(&spoke_conf);
+}
+
+const ACCOUNTS: &str = r#"
+accounts {
+  A: {
+    users: [ {user: alice, password: a} ]
+    exports: [ { stream: "events.>" }, { service: "help.>" } ]
+  }
+  B: {
+    users: [ {user: carol, password: c} ]
+    imports: [
+      { stream:  {account: A, subject: "events.>"}, prefix: "fromA" }
+      { service: {account: A, subject: "help.>"},   to: "ahelp.>" }
+    ]
+  }
+}
+"#;
+
+/// Accounts across a route, natsd with natsd and with nats-server 2.14 in
+/// both roles: same-subject isolation, a stream import fed by the other
+/// node, and a service import whose responder sits on the other node (the
+/// request crosses in the exporting account, the `_R_` reply comes back).
+#[test]
+fn accounts_across_routes() {
+    let conf = write_conf(ACCOUNTS);
+    let mut pairs: Vec<(ServerBin, ServerBin)> = vec![(natsd()[0].clone(), natsd()[0].clone())];
+    if let Some(real) = nats_214() {
+        pairs.push((natsd()[0].clone(), real.clone()));
+        pairs.push((real, natsd()[0].clone()));
+    }
+    for (b1, b2) in pairs {
+        let what = format!("{} + {}", b1.name, b2.name);
+        let n1 = node(&b1, "acc1", &[], &["-c", &conf]);
+        let n2 = node(&b2, "acc2", &[&n1.route_url()], &["-c", &conf]);
+        wait_mesh(&[&n1, &n2]);
+        let mut alice1 = Client::connect_as(n1.port(), "alice1", "alice", "a");
+        let mut alice2 = Client::connect_as(n2.port(), "alice2", "alice", "a");
+        let mut carol1 = Client::connect_as(n1.port(), "carol1", "carol", "c");
+        let mut carol2 = Client::connect_as(n2.port(), "carol2", "carol", "c");
+
+        // Isolation: B's `secret` subscriber never sees A's `secret`.
+        carol2.send("SUB secret 1\r\nSUB fromA.events.> 2\r\n");
+        carol2.sync(&mut [&mut carol1]);
+        alice2.send("SUB help.> 3\r\n");
+        alice2.sync(&mut [&mut alice1]);
+
+        // Stream import: published in A on node 1, delivered in B on node 2.
+        alice1.publish("secret", None, "no");
+        alice1.publish("events.x", None, "ev");
+        alice1.flush();
+        let got = carol2.take("2");
+        assert_eq!(got.len(), 1, "[{what}] stream import: {got:?}");
+        assert_eq!(got[0].payload, "ev", "[{what}]");
+        assert!(carol2.take("1").is_empty(), "[{what}] A's secret crossed");
+
+        // Service import: carol on node 1 asks, alice on node 2 answers.
+        carol1.send("SUB _INBOX.c 9\r\n");
+        carol1.flush();
+        carol1.publish("ahelp.q", Some("_INBOX.c"), "?");
+        carol1.flush();
+        let req = alice2.take("3");
+        assert_eq!(req.len(), 1, "[{what}] service request: {req:?}");
+        let reply = req[0].reply.clone().expect("a reply subject");
+        assert!(reply.starts_with("_R_."), "[{what}] {reply}");
+        alice2.publish(&reply, None, "ok");
+        alice2.flush();
+        let answers = carol1.take("9");
+        assert_eq!(answers.len(), 1, "[{what}] response: {answers:?}");
+        assert_eq!(answers[0].payload, "ok", "[{what}]");
+    }
 }
