@@ -1059,6 +1059,26 @@ impl Connection {
         }
         self.state = State::Closed;
         self.publish_counters();
+        let keep_closed = self.server.options().max_closed_clients > 0;
+        let mut closed_subs = Vec::new();
+        if keep_closed {
+            // `/connz?state=closed&subs=1` still lists them, in sid order.
+            closed_subs = self
+                .subs
+                .values()
+                .filter(|s| !s.is_closed())
+                .map(|s| crate::registry::ClosedSub {
+                    subject: s.subject.clone(),
+                    queue: s.queue.clone(),
+                    sid: s.sid.clone(),
+                    msgs: s.delivered(),
+                    max: s.max(),
+                })
+                .collect();
+            closed_subs.sort_by(|a, b| {
+                crate::monitor::sid_order(&a.sid).cmp(&crate::monitor::sid_order(&b.sid))
+            });
+        }
         if !self.subs.is_empty() {
             let mut sl = self.account.sublist_mut();
             for (_, sub) in self.subs.drain() {
@@ -1087,6 +1107,7 @@ impl Connection {
             self.clock,
             reason,
             self.server.options().max_closed_clients,
+            closed_subs,
         );
         if self.announced {
             let sent = self.outbox.out_counters();

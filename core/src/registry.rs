@@ -146,8 +146,25 @@ impl ClientInfo {
             subscriptions: self.subscriptions.load(Ordering::Relaxed),
             meta: self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             stop: None,
+            closed_subs: Vec::new(),
         }
     }
+}
+
+/// A subscription a closed client had, as `/connz?state=closed&subs=…`
+/// still shows it.
+#[derive(Debug, Clone)]
+pub struct ClosedSub {
+    /// Subject.
+    pub subject: bytes::Bytes,
+    /// Queue group.
+    pub queue: Option<bytes::Bytes>,
+    /// The client's sid.
+    pub sid: bytes::Bytes,
+    /// Messages delivered on it.
+    pub msgs: u64,
+    /// Its auto-unsubscribe max (0: none).
+    pub max: u64,
 }
 
 /// A point-in-time copy of a client's monitoring data.
@@ -179,6 +196,8 @@ pub struct ClientSnapshot {
     pub meta: ClientMeta,
     /// For closed clients: when and why.
     pub stop: Option<(Instant, CloseReason)>,
+    /// The subscriptions it had when it closed (closed clients only).
+    pub closed_subs: Vec<ClosedSub>,
 }
 
 /// Live clients and a bounded ring of recently closed ones.
@@ -196,7 +215,14 @@ impl Registry {
             .insert(info.cid, info);
     }
 
-    pub(crate) fn remove(&self, cid: u64, stop: Instant, reason: CloseReason, keep_closed: usize) {
+    pub(crate) fn remove(
+        &self,
+        cid: u64,
+        stop: Instant,
+        reason: CloseReason,
+        keep_closed: usize,
+        subs: Vec<ClosedSub>,
+    ) {
         let info = self
             .live
             .lock()
@@ -205,6 +231,7 @@ impl Registry {
         if let (Some(info), true) = (info, keep_closed > 0) {
             let mut snap = info.snapshot();
             snap.stop = Some((stop, reason));
+            snap.closed_subs = subs;
             let mut closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
             while closed.len() >= keep_closed {
                 closed.pop_front();

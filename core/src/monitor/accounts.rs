@@ -142,8 +142,114 @@ struct AccountDetail {
     leafnode_connections: u64,
     client_connections: u64,
     subscriptions: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    exports: Vec<ExportView>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    imports: Vec<ImportView>,
     name_tag: String,
     sublist_stats: SublistStats,
+}
+
+#[derive(Serialize)]
+struct ExportView {
+    subject: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_type: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ImportView {
+    subject: String,
+    account: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    to: String,
+    local_subject: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    invalid: bool,
+    share: bool,
+    tracking: bool,
+}
+
+/// An account's exports and imports as nats-server lists them, with the
+/// `$SYS` services every ordinary account imports from the system account.
+fn exports_imports(server: &Server, account: &Account) -> (Vec<ExportView>, Vec<ImportView>) {
+    let opts = server.options();
+    let name = account.name();
+    let kind = |service: bool| if service { "service" } else { "stream" };
+    let configured = opts.accounts.iter().find(|a| a.name == name);
+    let mut exports: Vec<ExportView> = configured
+        .map(|a| {
+            a.exports
+                .iter()
+                .map(|e| ExportView {
+                    subject: e.subject.clone(),
+                    kind: kind(e.service),
+                    response_type: e.service.then(|| e.response_type.as_str()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    exports.sort_by(|a, b| a.subject.cmp(&b.subject));
+    let mut imports: Vec<ImportView> = configured
+        .map(|a| {
+            a.imports
+                .iter()
+                .map(|i| {
+                    let local = i.to.clone().unwrap_or_else(|| i.subject.clone());
+                    ImportView {
+                        subject: i.subject.clone(),
+                        account: i.account.clone(),
+                        to: local.clone(),
+                        local_subject: local,
+                        kind: kind(i.service),
+                        invalid: false,
+                        share: false,
+                        tracking: false,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(sys) = server.accounts().system().filter(|_| !account.is_system()) {
+        let sys = sys.name();
+        for (subject, local, share) in [
+            (
+                format!("$SYS.REQ.ACCOUNT.{name}.CONNZ"),
+                "$SYS.REQ.ACCOUNT.PING.CONNZ",
+                false,
+            ),
+            (
+                format!("$SYS.REQ.ACCOUNT.{name}.CONNZ"),
+                "$SYS.REQ.SERVER.PING.CONNZ",
+                false,
+            ),
+            (
+                format!("$SYS.REQ.ACCOUNT.{name}.STATZ"),
+                "$SYS.REQ.ACCOUNT.PING.STATZ",
+                false,
+            ),
+            (
+                format!("$SYS.REQ.USER.{name}.INFO"),
+                "$SYS.REQ.USER.INFO",
+                true,
+            ),
+        ] {
+            imports.push(ImportView {
+                subject,
+                account: sys.to_string(),
+                to: local.to_string(),
+                local_subject: local.to_string(),
+                kind: "service",
+                invalid: false,
+                share,
+                tracking: false,
+            });
+        }
+    }
+    (exports, imports)
 }
 
 /// `/accountz` (`acc`).
@@ -170,7 +276,14 @@ pub(super) fn accountz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
             .iter()
             .filter(|c| c.meta.account == view.name)
             .count();
+        let (exports, imports) = view
+            .account
+            .as_ref()
+            .map(|a| exports_imports(server, a))
+            .unwrap_or_default();
         out.account_detail = Some(AccountDetail {
+            exports,
+            imports,
             update_time: cx.time(cx.started().0),
             is_system: view.is_system,
             expired: false,

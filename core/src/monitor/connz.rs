@@ -319,7 +319,7 @@ fn live_subscriptions(cx: &Ctx<'_>) -> HashMap<u64, Vec<Arc<Subscription>>> {
 }
 
 /// Numeric sids in numeric order, then the rest by bytes.
-fn sid_order(sid: &[u8]) -> (bool, u64, &[u8]) {
+pub(crate) fn sid_order(sid: &[u8]) -> (bool, u64, &[u8]) {
     match std::str::from_utf8(sid)
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
@@ -368,6 +368,28 @@ fn conn_info(
         subscriptions_list_detail: Vec::new(),
         name_tag: String::new(),
     };
+    if closed && (subs || subs_detail) {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        if subs_detail {
+            // Closed connections' details name the account.
+            info.subscriptions_list_detail = c
+                .closed_subs
+                .iter()
+                .map(|s| SubDetail {
+                    account: account.clone(),
+                    account_tag: account.clone(),
+                    subject: text(&s.subject),
+                    qgroup: s.queue.as_deref().map(text).unwrap_or_default(),
+                    sid: text(&s.sid),
+                    msgs: s.msgs,
+                    max: s.max,
+                    cid: c.cid,
+                })
+                .collect();
+        } else {
+            info.subscriptions_list = c.closed_subs.iter().map(|s| text(&s.subject)).collect();
+        }
+    }
     if let Some(list) = subs_of.get(&c.cid).filter(|_| !closed) {
         if subs_detail {
             // Live connections' details leave the account out.

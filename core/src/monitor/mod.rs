@@ -17,6 +17,7 @@
 
 mod accounts;
 mod connz;
+pub(crate) use connz::sid_order;
 mod http;
 pub(crate) mod json;
 mod misc;
