@@ -132,6 +132,8 @@ pub enum CloseReason {
     WriteError,
     /// The server is shutting down.
     ServerShutdown,
+    /// Closed by a `$SYS.REQ.SERVER.<id>.KICK` request.
+    Kicked,
 }
 
 impl CloseReason {
@@ -151,6 +153,7 @@ impl CloseReason {
             CloseReason::ReadError => "Read Error",
             CloseReason::WriteError => "Write Error",
             CloseReason::ServerShutdown => "Server Shutdown",
+            CloseReason::Kicked => "Kicked",
         }
     }
 }

@@ -254,6 +254,15 @@ impl Registry {
         v
     }
 
+    /// One live client's shared state (for `$SYS` KICK and LDM).
+    pub fn live_info(&self, cid: u64) -> Option<Arc<ClientInfo>> {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cid)
+            .cloned()
+    }
+
     /// The live clients themselves (for server-wide actions such as reload
     /// and lame duck mode).
     pub fn live_infos(&self) -> Vec<Arc<ClientInfo>> {

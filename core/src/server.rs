@@ -76,7 +76,27 @@ pub struct Server {
     events: crate::account::import::Spread,
     /// When the next `$SYS.SERVER.<id>.STATSZ` is due.
     next_statsz: Mutex<Option<Instant>>,
+    /// What `$SYS.REQ.SERVER.<id>.RELOAD` runs (the host re-reads the
+    /// configuration file; the core cannot).
+    reload_hook: HookCell,
 }
+
+#[derive(Default)]
+struct HookCell(std::sync::OnceLock<ReloadHook>);
+
+impl std::fmt::Debug for HookCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "HookCell(set)"
+        } else {
+            "HookCell(unset)"
+        })
+    }
+}
+
+/// The host's configuration reload, for `$SYS.REQ.SERVER.<id>.RELOAD`:
+/// `Err` is the text nats-server would answer with.
+pub type ReloadHook = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 impl Server {
     /// A server with `opts`. All randomness (server id, per-connection
@@ -118,7 +138,21 @@ impl Server {
             sys_seq: AtomicU64::new(0),
             events: Default::default(),
             next_statsz: Mutex::new(None),
+            reload_hook: HookCell::default(),
         })
+    }
+
+    /// Installs what `$SYS.REQ.SERVER.<id>.RELOAD` runs (first call wins).
+    pub fn set_reload_hook(&self, hook: ReloadHook) {
+        let _ = self.reload_hook.0.set(hook);
+    }
+
+    /// Runs the reload hook; an error without one.
+    pub(crate) fn run_reload_hook(&self) -> Result<(), String> {
+        match self.reload_hook.0.get() {
+            Some(hook) => hook(),
+            None => Err("config reload not available".into()),
+        }
     }
 
     /// When [`Server::handle_timeout`] must run next: the periodic

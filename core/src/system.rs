@@ -261,6 +261,10 @@ fn endpoint(
     account: Option<&str>,
 ) -> Option<Vec<u8>> {
     let path = match name {
+        // Addressed to one server only (`$SYS.REQ.SERVER.<id>.KICK`…).
+        "KICK" | "LDM" | "RELOAD" if account.is_none() => {
+            return Some(control(server, now, name, o))
+        }
         "VARZ" => "/varz",
         "CONNZ" => "/connz",
         "SUBSZ" => "/subsz",
@@ -299,6 +303,40 @@ fn endpoint(
         Ok(data) => envelope(server, now, "data", data),
         Err((code, text)) => error(server, now, code, text),
     })
+}
+
+/// `KICK` (close a client), `LDM` (tell a client the server is going
+/// away) and `RELOAD`: an envelope without data, or the error.
+fn control(server: &Server, now: Instant, name: &str, o: &Map<String, Value>) -> Vec<u8> {
+    let bare = |server: &Server| {
+        let mut m = Map::new();
+        m.insert("server".into(), server_info(server, now));
+        crate::monitor::json::compact(&Value::Object(m))
+    };
+    if name == "RELOAD" {
+        return match server.run_reload_hook() {
+            Ok(()) => bare(server),
+            Err(e) => error(server, now, 500, e),
+        };
+    }
+    let cid = o.get("cid").and_then(Value::as_u64).unwrap_or(0);
+    let Some(info) = server.registry().live_info(cid) else {
+        let text = if name == "KICK" {
+            "no such client or leafnode id"
+        } else {
+            "no such client id"
+        };
+        return error(server, now, 500, text.into());
+    };
+    if name == "KICK" {
+        info.outbox.close(crate::errors::CloseReason::Kicked, true);
+    } else {
+        let meta = info.meta();
+        info.outbox
+            .append(|b| server.write_info(b, info.cid, info.peer, Some(&meta.account), None, true));
+    }
+    info.outbox.wake();
+    bare(server)
 }
 
 /// nats-server's `ServerStats`, from the same figures as `/varz`.
@@ -387,7 +425,9 @@ pub(crate) fn answer(
         Api::Server => {
             // `PING.<X>` fans out and honours the filter; `<id>.<X>` is
             // addressed to this server.
-            if subject.starts_with("$SYS.REQ.SERVER.PING.") && !selected(server, &o) {
+            if subject.starts_with("$SYS.REQ.SERVER.PING.")
+                && (!selected(server, &o) || matches!(last, "KICK" | "LDM" | "RELOAD"))
+            {
                 return None;
             }
             endpoint(server, now, last, &o, None)

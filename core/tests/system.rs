@@ -222,3 +222,55 @@ fn connect_and_disconnect_events() {
     assert_eq!(v["reason"], "Client Closed");
     assert_eq!(v["received"], serde_json::json!({"msgs": 1, "bytes": 3}));
 }
+
+#[test]
+fn kick_and_lame_duck_one_client() {
+    let mut sim = sim();
+    let sys = login(&mut sim, "sys", "s");
+    let alice = login(&mut sim, "alice", "a");
+    let v = json(&request(&mut sim, sys, "$SYS.REQ.SERVER.PING.VARZ", "")[0]);
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    let cid = sim.clients[alice].conn.cid();
+
+    let v = json(
+        &request(
+            &mut sim,
+            sys,
+            &format!("$SYS.REQ.SERVER.{id}.LDM"),
+            &format!(r#"{{"cid":{cid}}}"#),
+        )[0],
+    );
+    assert!(v.get("error").is_none() && v.get("data").is_none(), "{v}");
+    let ops = sim.ops_new(alice);
+    assert!(
+        matches!(ops.as_slice(), [ServerOp::Info(i)] if i["ldm"] == true),
+        "{ops:?}"
+    );
+
+    let v = json(
+        &request(
+            &mut sim,
+            sys,
+            &format!("$SYS.REQ.SERVER.{id}.KICK"),
+            &format!(r#"{{"cid":{cid}}}"#),
+        )[0],
+    );
+    assert!(v.get("error").is_none(), "{v}");
+    assert_eq!(
+        sim.close_reason(alice),
+        Some(natsd_core::CloseReason::Kicked)
+    );
+    let v = json(
+        &request(
+            &mut sim,
+            sys,
+            &format!("$SYS.REQ.SERVER.{id}.KICK"),
+            r#"{"cid":9999}"#,
+        )[0],
+    );
+    assert_eq!(v["error"]["code"], 500);
+    assert_eq!(v["error"]["description"], "no such client or leafnode id");
+    // Without a host, reload is not available.
+    let v = json(&request(&mut sim, sys, &format!("$SYS.REQ.SERVER.{id}.RELOAD"), "")[0]);
+    assert_eq!(v["error"]["code"], 500);
+}

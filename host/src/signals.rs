@@ -15,6 +15,12 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 
 /// Starts the signal thread.
 pub fn install(server: Arc<Server>) -> io::Result<()> {
+    // `$SYS.REQ.SERVER.<id>.RELOAD` runs the same reload as SIGHUP.
+    let weak = Arc::downgrade(&server);
+    server.set_reload_hook(Box::new(move || match weak.upgrade() {
+        Some(server) => reload(&server),
+        None => Err("server is gone".into()),
+    }));
     let mut signals =
         signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2])?;
     std::thread::Builder::new()
@@ -24,7 +30,7 @@ pub fn install(server: Arc<Server>) -> io::Result<()> {
                 match sig {
                     SIGHUP => {
                         log::info!("Trapped \"hangup\" signal");
-                        reload(&server);
+                        let _ = reload(&server);
                     }
                     SIGUSR1 => {
                         log::info!("Trapped \"user defined signal 1\" signal");
@@ -63,27 +69,26 @@ pub fn install(server: Arc<Server>) -> io::Result<()> {
 
 /// Re-reads the configuration file and applies what may change at run
 /// time; refuses the whole reload (keeping the old options) otherwise.
-pub fn reload(server: &Server) {
+/// Failures are logged and returned (the `$SYS` RELOAD request answers
+/// with them).
+pub fn reload(server: &Server) -> Result<(), String> {
+    let fail = |e: String| {
+        log::error!("Failed to reload server configuration: {e}");
+        Err(e)
+    };
     let Some((file, _)) = crate::config_file() else {
-        log::error!(
-            "Failed to reload server configuration: can only reload config when a file is provided using -c or --config"
-        );
-        return;
+        return fail("can only reload config when a file is provided using -c or --config".into());
     };
     let (new, loaded) = match crate::config::load_file(file, crate::cli_flags()) {
         Ok(v) => v,
-        Err(e) => {
-            log::error!("Failed to reload server configuration: {e}");
-            return;
-        }
+        Err(e) => return fail(e),
     };
     if let Err(e) = config::validate(&new) {
-        log::error!("Failed to reload server configuration: {e}");
-        return;
+        return fail(e);
     }
     let old = server.options();
     match config::reload_diff(&old, &new) {
-        Err(e) => log::error!("Failed to reload server configuration: {e}"),
+        Err(e) => fail(e),
         Ok(changed) => {
             for key in &changed {
                 log::info!("{}", config::reload_log_line(key, &new));
@@ -91,6 +96,7 @@ pub fn reload(server: &Server) {
             crate::apply_logging(&new);
             server.reload(new);
             log::info!("Reloaded server configuration ({})", loaded.digest);
+            Ok(())
         }
     }
 }

@@ -266,3 +266,49 @@ fn system_account_in_monitoring_and_sys_requests() {
         rt.shutdown_timeout(Duration::from_secs(1));
     });
 }
+
+/// `$SYS.REQ.SERVER.<id>.KICK` closes one client (reason `Kicked`) and
+/// `.RELOAD` re-reads the configuration, both answered with the bare
+/// `{"server":…}` envelope.
+#[test]
+fn kick_and_reload_through_sys() {
+    for_each_server(|bin| {
+        let (srv, http) = start(bin, &[]);
+        let mut carol = login(&srv, "carol", "carol");
+        let connz = http_get(http, "/connz?acc=B");
+        let cid = connz["connections"][0]["cid"].as_u64().unwrap();
+        let id = http_get(http, "/varz")["server_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut sys = login(&srv, "sys", "sys");
+        let mut ask = |subject: String, body: String| -> serde_json::Value {
+            // nats-server answers asynchronously: unsubscribe after the answer.
+            sys.send(format!(
+                "SUB _INBOX.k 5\r\nPUB {subject} _INBOX.k {}\r\n{body}\r\n",
+                body.len()
+            ));
+            let line = String::from_utf8(sys.read_line_skip_ping()).unwrap();
+            assert!(line.starts_with("MSG _INBOX.k 5"), "[{bin}] {line}");
+            let json = String::from_utf8(sys.read_line()).unwrap();
+            sys.send("UNSUB 5\r\n");
+            serde_json::from_str(json.trim_end()).unwrap()
+        };
+        let v = ask(
+            format!("$SYS.REQ.SERVER.{id}.KICK"),
+            format!("{{\"cid\":{cid}}}"),
+        );
+        assert!(v.get("error").is_none(), "[{bin}] {v}");
+        assert_eq!(carol.read_to_close(), b"", "[{bin}] kicked without a word");
+        let closed = http_get(http, &format!("/connz?state=closed&cid={cid}"));
+        assert_eq!(closed["connections"][0]["reason"], "Kicked", "[{bin}]");
+        let v = ask(
+            format!("$SYS.REQ.SERVER.{id}.KICK"),
+            "{\"cid\":999999}".into(),
+        );
+        assert_eq!(v["error"]["code"], 500, "[{bin}] {v}");
+        let v = ask(format!("$SYS.REQ.SERVER.{id}.RELOAD"), String::new());
+        assert!(v.get("error").is_none(), "[{bin}] {v}");
+        assert!(v["server"]["id"].is_string(), "[{bin}] {v}");
+    });
+}
