@@ -3,7 +3,8 @@
 #
 #   fuzz/run.sh TARGET SECONDS [extra libFuzzer flags...]
 #
-# TARGET is client_parser, connection, sublist or route_parser. New inputs go to
+# TARGET is client_parser, connection, sublist, route_parser, config or
+# http_request. New inputs go to
 # fuzz/corpus/TARGET (not committed); the committed seeds in
 # fuzz/seeds/TARGET are read too. Crashes land in fuzz/artifacts/TARGET and
 # can be replayed with `fuzz/run.sh TARGET 0 fuzz/artifacts/TARGET/crash-…`.
@@ -19,7 +20,7 @@ target=$1
 secs=$2
 shift 2
 case "$target" in
-  client_parser|connection|sublist|route_parser) ;;
+  client_parser|connection|sublist|route_parser|config|http_request) ;;
   *) echo "unknown target '$target'" >&2; usage ;;
 esac
 
@@ -30,9 +31,11 @@ fi
 
 mkdir -p "corpus/$target" "seeds/$target"
 extra=()
-if [ "$target" = connection ]; then
-  extra+=(-max_len=16384)
-fi
+case "$target" in
+  connection) extra+=(-max_len=16384) ;;
+  # Past MAX_HEAD (16 KiB), so over-long heads are reached too.
+  http_request) extra+=(-max_len=17000) ;;
+esac
 if [ "$secs" = 0 ]; then
   # Replay the given inputs only.
   exec env RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer "${SANITIZER:-address}" "$target" "$@"

@@ -19,8 +19,9 @@
 //! 3. run due timers: `conn.handle_timeout(now)` once `poll_timeout()` has
 //!    passed;
 //! 4. write every outbox: `take` its bytes, write what the socket accepts,
-//!    report it with `written`, keep the rest for the next turn; drop the
-//!    peer once `take` says `Take::Closed`.
+//!    report it with `written`, keep the rest for the next turn (and say
+//!    `write_blocked` when the socket is full); drop the peer once `take`
+//!    says `Take::Closed`.
 //!
 //! ## Why poll every outbox with a no-op waker
 //!
@@ -235,6 +236,8 @@ fn flush(p: &mut Peer, now: Instant, write_deadline: Duration, busy: &mut bool) 
                     *busy = true;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    // What we hold now counts towards max_pending.
+                    outbox.write_blocked();
                     // A peer that accepts nothing for write_deadline is a
                     // slow consumer; the core decides what that means.
                     let since = *p.stalled_since.get_or_insert(now);

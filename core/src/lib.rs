@@ -25,7 +25,10 @@
 //!    already queued in `conn.outbox()`.
 //! 2. Register a [`std::task::Waker`] with the outbox through
 //!    [`Outbox::take`]; whenever it is woken, call `take` again and write
-//!    what it hands you, then report with [`Outbox::written`].
+//!    what it hands you, reporting every write that made progress with
+//!    [`Outbox::written`], and a socket found full with
+//!    [`Outbox::write_blocked`] (what you hold then counts towards
+//!    `max_pending`).
 //! 3. On bytes read: `conn.receive(&buf[..n], now)`. On EOF or a read error:
 //!    `conn.close(CloseReason::ClientClosed)`.
 //! 4. When `conn.poll_timeout()` passes: `conn.handle_timeout(now)`.

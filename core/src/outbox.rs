@@ -6,6 +6,16 @@
 //! and writes it with no lock held. Pending bytes are counted here, so the
 //! slow-consumer rule (`max_pending`) is judged at the moment data is added.
 //!
+//! What counts as pending for that rule: the queued bytes, plus the bytes
+//! the writer holds only once it has reported the socket full
+//! ([`Outbox::write_blocked`]). Bytes handed to a writer that is making
+//! progress are not counted: the peer can receive them (and ask for more)
+//! before the writer gets to report [`Outbox::written`], so counting them
+//! cut subscribers that kept up at about half of `max_pending`. Memory
+//! stays bounded: a writer holds at most one swapped-out buffer, itself
+//! judged when it was queued, so an outbox holds at most about twice
+//! `max_pending` even if its writer never reports.
+//!
 //! Waking the writer: the owner registers a [`Waker`] when it finds the
 //! outbox empty; a connection that appended to outboxes wakes each of them
 //! once at the end of its input call (see [`crate::Connection::receive`]).
@@ -67,6 +77,9 @@ enum State {
 struct Inner {
     buf: Vec<u8>,
     in_flight: usize,
+    /// The writer found the socket full and has made no progress since:
+    /// the bytes in flight really are waiting for the peer.
+    blocked: bool,
     max_pending: usize,
     state: State,
     reason: Option<CloseReason>,
@@ -76,6 +89,15 @@ struct Inner {
     direct: Option<Arc<dyn DirectWriter>>,
     /// A buffer to swap in while a direct write holds the queued bytes.
     spare: Vec<u8>,
+}
+
+impl Inner {
+    /// The slow-consumer test (see the module docs for what counts).
+    #[inline]
+    fn over_limit(&self) -> bool {
+        let held = if self.blocked { self.in_flight } else { 0 };
+        self.buf.len() + held > self.max_pending
+    }
 }
 
 /// One peer's queue of outbound bytes. See the module docs.
@@ -97,6 +119,7 @@ impl Outbox {
             inner: Mutex::new(Inner {
                 buf: Vec::new(),
                 in_flight: 0,
+                blocked: false,
                 max_pending,
                 state: State::Open,
                 reason: None,
@@ -130,7 +153,7 @@ impl Outbox {
             return Append::Closed;
         }
         f(&mut g.buf);
-        if g.buf.len() + g.in_flight > g.max_pending {
+        if g.over_limit() {
             g.buf = Vec::new();
             g.state = State::Closed;
             g.reason = Some(CloseReason::SlowConsumerPendingBytes);
@@ -150,7 +173,7 @@ impl Outbox {
         f(&mut g.buf);
         g.out_msgs += 1;
         g.out_bytes += payload_len as u64;
-        if g.buf.len() + g.in_flight > g.max_pending {
+        if g.over_limit() {
             g.buf = Vec::new();
             g.state = State::Closed;
             g.reason = Some(CloseReason::SlowConsumerPendingBytes);
@@ -188,16 +211,33 @@ impl Outbox {
         }
         std::mem::swap(&mut g.buf, spare);
         g.in_flight += spare.len();
+        g.blocked = false;
         Take::Data
     }
 
-    /// The writer wrote `n` bytes of what it took.
+    /// The writer wrote `n` bytes of what it took. Call it after every
+    /// write that made progress, partial ones included.
     pub fn written(&self, n: usize) {
         let mut g = self.lock();
         g.in_flight = g.in_flight.saturating_sub(n);
+        if n > 0 {
+            g.blocked = false;
+        }
     }
 
-    /// Bytes queued or being written.
+    /// The writer's last write found the socket full (`WouldBlock`, or a
+    /// write future that is pending): until it reports progress with
+    /// [`Outbox::written`], the bytes it holds count towards `max_pending`.
+    /// A writer that never calls this only lets its outbox grow to about
+    /// twice `max_pending` before the cut (see the module docs).
+    pub fn write_blocked(&self) {
+        let mut g = self.lock();
+        if g.in_flight > 0 {
+            g.blocked = true;
+        }
+    }
+
+    /// Bytes queued or being written (what monitoring shows as pending).
     pub fn pending(&self) -> usize {
         let g = self.lock();
         g.buf.len() + g.in_flight
@@ -284,6 +324,7 @@ impl Outbox {
     /// in front of anything appended meanwhile.
     fn settle_direct(&self, g: &mut Inner, mut data: Vec<u8>, written: usize) {
         g.in_flight = 0;
+        g.blocked = false;
         if g.state == State::Closed {
             return;
         }
@@ -426,5 +467,54 @@ mod tests {
             sink.got.lock().unwrap().is_empty(),
             "closed outboxes write nothing in place"
         );
+    }
+
+    /// The fast-consumer case of `tests/tests/soak.rs`: the peer read a
+    /// whole batch the writer took, and the next batch is queued before the
+    /// writer reports the write. Only a writer that found the socket full
+    /// makes what it holds count.
+    #[test]
+    fn bytes_being_written_count_only_once_the_socket_is_full() {
+        let o = Outbox::new(1, 1000);
+        o.append(|b| b.resize(700, b'a'));
+        let mut held = Vec::new();
+        assert_eq!(o.take(&mut held, Waker::noop()), Take::Data);
+        assert_eq!(o.append(|b| b.resize(700, b'b')), Append::Queued);
+        assert_eq!(o.pending(), 1400, "monitoring still sees both");
+        o.written(held.len());
+        held.clear();
+
+        // Now the socket is full with 300 of 700 bytes still held.
+        assert_eq!(o.take(&mut held, Waker::noop()), Take::Data);
+        o.written(400);
+        o.write_blocked();
+        assert_eq!(o.append(|b| b.resize(600, b'c')), Append::Queued);
+        assert_eq!(
+            o.append(|b| b.extend_from_slice(&[b'd'; 101])),
+            Append::SlowConsumer,
+            "601 queued + 300 held waiting > 1000"
+        );
+        assert_eq!(
+            o.close_reason(),
+            Some(CloseReason::SlowConsumerPendingBytes)
+        );
+    }
+
+    #[test]
+    fn progress_after_a_full_socket_stops_counting_what_is_held() {
+        let o = Outbox::new(1, 1000);
+        o.append(|b| b.resize(800, b'a'));
+        let mut held = Vec::new();
+        assert_eq!(o.take(&mut held, Waker::noop()), Take::Data);
+        o.write_blocked();
+        assert_eq!(o.append(|b| b.resize(150, b'b')), Append::Queued);
+        o.written(100);
+        assert_eq!(
+            o.append(|b| b.resize(900, b'c')),
+            Append::Queued,
+            "700 held by a writer making progress do not count"
+        );
+        o.write_blocked();
+        assert_eq!(o.append(|b| b.push(b'd')), Append::SlowConsumer);
     }
 }

@@ -140,3 +140,28 @@ proptest! {
         }
     }
 }
+
+/// Found by the `config` fuzz target: a key with both kinds of quote can
+/// only be written bare, and which first characters a bare key may have
+/// depends on where it stands (`]` and `}` start a key at top level, `{`
+/// inside a map). The printer used one rule for both and wrote such keys
+/// double-quoted, which does not parse.
+#[test]
+fn bare_only_keys_roundtrip_at_their_depth() {
+    for text in [
+        "]a\"b'c: 1\n",
+        "}a\"b'c = 2\n",
+        "[a\"b'c 3\n",
+        "x: 1\n]\u{11}\u{11}BBs\u{1}.co\u{fffd}naN\"s'fAME: \"\"\n",
+        "m { {a\"b'c: 4, [x\"'y: 5, ;k\"'v: 6 }\n",
+        "{\n ]k\"'top: 7\n}\n",
+    ] {
+        let m = reparse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert!(!m.is_empty(), "{text:?}");
+        let printed = to_string(&m);
+        let back =
+            reparse(&printed).unwrap_or_else(|e| panic!("{text:?} printed as:\n{printed}\n{e}"));
+        assert!(m.eq_ignore_pos(&back), "{text:?} printed as:\n{printed}");
+        assert_eq!(to_string(&back), printed);
+    }
+}

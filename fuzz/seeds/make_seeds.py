@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Writes the seed corpora in fuzz/seeds/<target>/ from the client side of
-the transcripts in shared/spec/client-protocol.md §17 (nats-server 2.14).
+the transcripts in shared/spec/client-protocol.md §17 (nats-server 2.14),
+for `config` from the Helm chart configs in shared/data/helm/ (NATSD_SHARED
+names the shared folder if it is not ../../../shared from here) and the
+examples of shared/spec/config.md, for `http_request` from real monitoring
+requests (curl, Go's net/http, a browser).
 
 Each target has its own input layout (see the top of its file in
 fuzz_targets/); this script prefixes the transcript bytes accordingly.
@@ -126,7 +130,118 @@ def sublist():
     write("sublist", "transcript", b"".join(ops))
 
 
+# shared/spec/config.md §6, and grammar corners from config/mod.rs.
+CONFIGS = {
+    "spec_single_user": b"""# classic single user
+port: 4222
+http_port: 8222
+authorization { user: admin, password: "$2a$11$..." , timeout: 2 }
+""",
+    "spec_accounts": b"""listen: 0.0.0.0:4222
+server_name: n1
+max_payload: 8MB
+max_pending: 128MB
+ping_interval: "20s"
+ping_max: 3
+write_deadline: "5s"
+log_file: "/var/log/nats/nats.log"
+logtime: true
+pid_file: "/var/run/nats/nats.pid"
+accounts {
+  APP: { users: [ {user: app, password: $APP_PASSWORD} ] }
+  SYS: { users: [ {user: sys, password: $SYS_PASSWORD} ] }
+}
+system_account: SYS
+include "tls.conf"
+""",
+    "grammar_corners": b"""// comments both ways
+# sizes, booleans, floats, datetimes
+a = 2m; b: 1kb, c 10GiB
+yes_ = YES
+f: 1.5
+d: 2006-01-02T15:04:05Z
+s1: "esc \\t \\x41 \\" \\\\"
+s2: 'raw \\n'
+bcrypt: $2a$11$abcdefghijklmnopqrstuv
+mp = 4096
+max_payload: $mp
+from_env: $MP
+map_env: $MAPV
+block: (
+  line one
+  line two
+)
+arr: [1, "two", 3.0, [ ], {x: y}, ]
+nested { deep { deeper { k: v } } }
+"quoted key": 1
+'single': 2
+cluster{ port: 6222 }
+include nested.conf
+include 'dir/inner.conf'
+""",
+    "include_cycle": b"include cycle.conf\n",
+    "include_bad": b"port: 1\ninclude bad.conf\n",
+    "include_missing": b"include nowhere.conf\n",
+    "error_duration": b"port: 1m30s\n",
+    "error_unclosed": b"a: [1, 2\nb: {\n",
+    "error_env": b"x: $BAD\ny: $UNSET\n",
+    "json_wrapped": b'{\n  "port": 4222,\n  "server_name": $SERVER_NAME,\n  include params.conf;\n}\n',
+}
+
+
+def config():
+    for name, text in CONFIGS.items():
+        write("config", name, text)
+    shared = os.environ.get("NATSD_SHARED", os.path.join(HERE, "..", "..", "..", "shared"))
+    helm = os.path.join(shared, "data", "helm")
+    if not os.path.isdir(helm):
+        print(f"make_seeds: {helm} not found, config seeds from the Helm chart skipped")
+        return
+    for case in sorted(os.listdir(helm)):
+        if not os.path.isdir(os.path.join(helm, case)):
+            continue
+        for f in sorted(os.listdir(os.path.join(helm, case))):
+            if f.endswith(".conf"):
+                with open(os.path.join(helm, case, f), "rb") as src:
+                    write("config", "helm_" + case + "_" + f.replace(".", "_"), src.read())
+
+
+REQUESTS = {
+    "curl_varz": b"GET /varz HTTP/1.1\r\nHost: 127.0.0.1:8222\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n",
+    "go_connz_subs": b"GET /connz?subs=detail&sort=msgs_to&limit=2&offset=0&state=any HTTP/1.1\r\n"
+                     b"Host: 127.0.0.1:8222\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n",
+    "closed_by_reason": b"GET /connz?state=closed&sort=reason&auth=true HTTP/1.0\r\n\r\n",
+    "cid": b"GET /connz?cid=2&subs=1 HTTP/1.0\r\n\r\n",
+    "subsz_test": b"GET /subsz?subs=1&test=foo.a&limit=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+    "accountz": b"GET /accountz?acc=%24G HTTP/1.1\r\nHost: x\r\n\r\n",
+    "accstatz_unused": b"GET /accstatz?unused=1&accounts=$G HTTP/1.0\r\n\r\n",
+    "healthz_jsonp": b"GET /healthz?js-enabled-only=true&callback=cb HTTP/1.0\r\n\r\n",
+    "jsz": b"GET /jsz?accounts=true&streams=1&config=1 HTTP/1.0\r\n\r\n",
+    "routez_gatewayz_leafz": b"GET /routez?subs=1 HTTP/1.0\r\n\r\n",
+    "head_index": b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n",
+    "absolute_target": b"GET http://127.0.0.1:8222/varz?x=%3E+y HTTP/1.1\r\nHost: h\r\n\r\n",
+    "browser": b"GET /connz HTTP/1.1\r\nHost: localhost:8222\r\nConnection: keep-alive\r\n"
+               b"Accept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.9\r\n\r\n",
+    "bare_lf_with_body": b"POST /varz HTTP/1.0\nContent-Length: 3\n\nabc",
+    "http2_preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    "bad_escape": b"GET /%zz HTTP/1.0\r\n\r\n",
+}
+
+
+def http_request():
+    for name, req in REQUESTS.items():
+        write("http_request", name, bytes([0, 0]) + req)
+    # Split inside the request line and between headers; and under /mon.
+    req = REQUESTS["go_connz_subs"]
+    cuts = [3, 4, 20, req.index(b"\r\n") + 1, len(req) - 2]
+    write("http_request", "go_connz_subs_cut",
+          bytes([0, len(cuts)]) + b"".join(struct.pack("<H", c) for c in cuts) + req)
+    write("http_request", "base_path_varz", bytes([1, 0]) + b"GET /mon/varz HTTP/1.0\r\n\r\n")
+
+
 if __name__ == "__main__":
     client_parser()
     connection()
     sublist()
+    config()
+    http_request()

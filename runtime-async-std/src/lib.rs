@@ -28,7 +28,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_std::net::{TcpListener, TcpStream};
-use futures::io::{AsyncRead, AsyncWriteExt};
+use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use natsd_core::{CloseReason, Outbox, Server, Session, Take};
 
 /// Size of the per-thread read buffer. Reads happen inside a single `poll`
@@ -308,7 +308,16 @@ async fn write_all(
     let mut off = 0;
     let mut stream = stream;
     while off < buf.len() {
-        match async_std::future::timeout(deadline, stream.write(&buf[off..])).await {
+        // A write that cannot complete at once found the socket full: from
+        // then on what we hold counts as pending (see Outbox::write_blocked).
+        let write = poll_fn(|cx| {
+            let p = Pin::new(&mut stream).poll_write(cx, &buf[off..]);
+            if p.is_pending() {
+                outbox.write_blocked();
+            }
+            p
+        });
+        match async_std::future::timeout(deadline, write).await {
             Err(_) => return Ok(false),
             Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(Ok(n)) => {

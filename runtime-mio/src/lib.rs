@@ -346,6 +346,8 @@ impl Client {
                     self.stalled_since = None;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // From now on what we hold counts as pending.
+                    outbox.write_blocked();
                     self.stalled_since.get_or_insert(now);
                     return Ok(true);
                 }

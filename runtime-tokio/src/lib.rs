@@ -255,6 +255,8 @@ impl Pending {
                     self.stalled_since = None;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // From now on what we hold counts as pending.
+                    outbox.write_blocked();
                     self.stalled_since.get_or_insert_with(Instant::now);
                     match stream.poll_write_ready(cx) {
                         Poll::Pending => return Poll::Pending,

@@ -22,10 +22,9 @@
 //! shows a `soak: ...` line with time and memory per scenario.
 //!
 //! `connect_burst_is_queued_while_server_is_busy` guards the listen backlog
-//! (natsd listened with 128 until this test found it). One `#[ignore]`d test
-//! reproduces a known gap, the missing fast-producer stall
-//! (`fast_consumer_under_max_pending_is_not_cut`; nats-server passes it):
-//! `cargo test -p natsd-tests --test soak -- --ignored`.
+//! (natsd listened with 128 until this test found it);
+//! `fast_consumer_under_max_pending_is_not_cut` guards the slow-consumer
+//! rule against cutting subscribers that keep up (see that test).
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -648,8 +647,8 @@ const SC_MSG: usize = 32 * 1024;
 const SC_MSGS: usize = 1024;
 /// Messages per batch: the publisher waits for every fast subscriber to
 /// have all of a batch before sending the next, so a fast one never has more
-/// than 256 KiB outstanding and cannot be judged slow. (A quarter of
-/// max_pending rather than a half: see `fast_consumer_under_max_pending_is_not_cut`.)
+/// than 256 KiB outstanding and cannot be judged slow (batches close to
+/// max_pending are `fast_consumer_under_max_pending_is_not_cut`'s job).
 const SC_BATCH: usize = 8;
 const SC_FAST: usize = 3;
 
@@ -800,26 +799,22 @@ fn slow_consumer_is_cut_fast_ones_lose_nothing() {
     });
 }
 
-/// Found by the test above (all three natsd runtimes; nats-server 2.14
-/// passes): subscribers that keep up are cut as slow consumers although
-/// they never have more than 656 kB outstanding with `max_pending: 1MB`.
+/// Subscribers that keep up must not be cut as slow consumers: they never
+/// have more than 656 kB outstanding with `max_pending: 1MB` (nats-server
+/// 2.14 passes).
 ///
-/// `Outbox` counts pending = queued + in flight, and the runtime reports
-/// `Outbox::written(n)` only after `write()` returns. On loopback the peer
-/// can receive (and act on) the bytes of a write before that: the
-/// subscriber reads the whole batch, the publisher sends the next one, and
-/// the append on another thread still sees the previous batch as in flight,
-/// so pending looks like two batches (1.3 MB > 1 MiB) and the subscriber is
-/// closed with "Slow Consumer (Pending Bytes)". In effect a subscriber is
-/// only safe below about max_pending / 2. With batches of 15 messages
-/// (two = 984 kB < 1 MiB) it never failed, with 16 (two = 1.05 MB) it
-/// failed 9 runs in 10 on all three runtimes. Since tokio and mio let the
-/// publisher's thread write to the subscriber's socket itself (and settle
-/// the count before it reads the next batch), they show it only when that
-/// direct write does not happen; natsd-async-std, whose writer task still
-/// reports after the write, fails about every other run of this test.
+/// Found by the test above on all three runtimes: `Outbox` counted pending
+/// as queued + in flight, and a writer reports `Outbox::written(n)` only
+/// after `write()` returns. On loopback the peer can receive (and act on)
+/// the bytes of a write before that: the subscriber reads the whole batch,
+/// the publisher sends the next one, and the append on another thread still
+/// saw the previous batch in flight (seen: 655720 bytes in flight, exactly
+/// one batch, plus 393432 queued), so a subscriber was only safe below about
+/// max_pending / 2; natsd-async-std, whose writer task reports after each
+/// write, failed about every other run. Now bytes a writer holds count only
+/// once it has found the socket full (`Outbox::write_blocked`), which is
+/// when they really wait for the peer.
 #[test]
-#[ignore = "bug: bytes already written still count as pending until Outbox::written runs, so a subscriber that keeps up is cut with about max_pending/2 outstanding"]
 fn fast_consumer_under_max_pending_is_not_cut() {
     for_each_server(|bin| {
         let s = Soak::start(bin, "fast-only", "max_pending: 1MB\n");

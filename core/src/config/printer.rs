@@ -13,11 +13,15 @@ use super::value::{Map, Value, ValueKind};
 /// map produced by [`parse`](super::parse), `parse(&to_string(&m), …)`
 /// gives a map equal to `m` ignoring positions ([`Map::eq_ignore_pos`]).
 ///
-/// Two things cannot be written in the grammar and do not round-trip:
+/// Some things cannot be written in the grammar and do not round-trip:
 /// non-finite floats (printed as the strings `"NaN"`, `"inf"`, `"-inf"`;
 /// the parser never produces them), and keys that contain both kinds of
-/// quote *and* white space, `=` or `:` (printed double-quoted, which
-/// breaks; the parser never produces them either).
+/// quote and cannot be written bare either: with white space, `=` or `:`,
+/// or starting with a character that means something else where the key
+/// stands (`]` or `}` inside a map, `{` at top level). Such keys are printed
+/// double-quoted, which breaks; the parser never produces them either,
+/// since a key with both quotes can only have been written bare, at the
+/// same depth.
 pub fn to_string(map: &Map) -> String {
     let mut out = String::new();
     write_entries(&mut out, map, 0);
@@ -33,7 +37,7 @@ fn indent(out: &mut String, depth: usize) {
 fn write_entries(out: &mut String, map: &Map, depth: usize) {
     for entry in map {
         indent(out, depth);
-        write_key(out, &entry.key);
+        write_key(out, &entry.key, depth);
         out.push_str(": ");
         write_value(out, &entry.value, depth);
         // A newline ends a value everywhere (top level and maps).
@@ -41,28 +45,36 @@ fn write_entries(out: &mut String, map: &Map, depth: usize) {
     }
 }
 
-fn write_key(out: &mut String, key: &str) {
+fn write_key(out: &mut String, key: &str, depth: usize) {
     // Quoted keys have no escapes: pick a quote the key does not contain.
     if !key.contains('"') {
         let _ = write!(out, "\"{key}\"");
     } else if !key.contains('\'') {
         let _ = write!(out, "'{key}'");
-    } else if bare_key_ok(key) {
+    } else if bare_key_ok(key, depth) {
         out.push_str(key);
     } else {
         let _ = write!(out, "\"{key}\"");
     }
 }
 
-/// Can `key` be written without quotes? (A bare key runs to white space,
-/// `=` or `:`, and must not start with a character that means something
-/// else where a key may start.)
-fn bare_key_ok(key: &str) -> bool {
-    let mut chars = key.chars();
-    let Some(first) = chars.next() else {
+/// Can `key` be written without quotes at `depth` (0: top level)? A bare
+/// key runs to white space, `=` or `:`, and must not start with a
+/// character that means something else where it stands. Those differ by
+/// depth, as in the parser: at top level `{` opens braces while `]` and
+/// `}` start a key; inside a map `]` is an error and `}` closes the map
+/// while `{` starts a key.
+fn bare_key_ok(key: &str, depth: usize) -> bool {
+    let Some(first) = key.chars().next() else {
         return false;
     };
-    !matches!(first, '"' | '\'' | '{' | '}' | '[' | ']' | '#' | '/')
+    let starts_key = match first {
+        '"' | '\'' | '#' | '/' => false,
+        '{' => depth > 0,
+        ']' | '}' => depth == 0,
+        _ => true,
+    };
+    starts_key
         && key
             .chars()
             .all(|c| !(c.is_whitespace() || c == '=' || c == ':'))
