@@ -14,11 +14,9 @@
 //! * per subscription, messages arrive in publish order;
 //! * the account's sublist holds exactly the model's live subscriptions.
 //!
-//! Every client carries the account it is in. Today all are in the global
-//! account `$G` (the config has no `accounts` yet); the model already
-//! delivers only within an account, so once clients can be put in other
-//! accounts, giving `ModelClient::account` other values makes this test
-//! check cross-account isolation too.
+//! Every client carries the account it is in: clients alternate between
+//! accounts `A` and `B`, and the model delivers only within an account,
+//! so the test checks cross-account isolation too.
 
 mod common;
 
@@ -204,7 +202,7 @@ struct World {
 impl World {
     fn new(n: usize, seed: u64, flags: &[(bool, bool)]) -> World {
         let mut w = World {
-            sim: Sim::with_seed(Options::default(), seed),
+            sim: Sim::with_seed(accounts_options(), seed),
             clients: Vec::new(),
             owner: Vec::new(),
             published: Vec::new(),
@@ -212,7 +210,7 @@ impl World {
         };
         for &(headers, echo) in flags.iter().take(n) {
             w.clients.push(ModelClient {
-                account: "$G",
+                account: ACCOUNTS[w.clients.len() % ACCOUNTS.len()],
                 conn: None,
                 headers,
                 echo,
@@ -229,8 +227,9 @@ impl World {
 
     fn connect(&mut self, c: usize) {
         let cl = &self.clients[c];
+        let user = cl.account.to_ascii_lowercase();
         let json = format!(
-            r#"{{"verbose":false,"pedantic":false,"headers":{},"echo":{},"protocol":1}}"#,
+            r#"{{"verbose":false,"pedantic":false,"headers":{},"echo":{},"protocol":1,"user":"{user}","pass":"{user}"}}"#,
             cl.headers, cl.echo
         );
         let idx = self.sim.connect_with(&json);
@@ -608,17 +607,46 @@ impl World {
         assert_eq!(s.op, expect, "frame to client {}", s.c);
     }
 
-    /// The account's sublist holds exactly the model's live subscriptions.
+    /// Each account's sublist holds exactly the model's live subscriptions
+    /// (besides the server's own: import carriers and the `$SYS` API).
     fn check_sublist(&self) {
-        let live: usize = self
-            .clients
-            .iter()
-            .filter(|c| c.conn.is_some() && c.account == "$G")
-            .map(|c| c.subs.len())
-            .sum();
-        let count = self.sim.server.global_account().sublist().count();
-        assert_eq!(count, live, "subscriptions in $G: server vs model");
+        for account in ACCOUNTS {
+            let live: usize = self
+                .clients
+                .iter()
+                .filter(|c| c.conn.is_some() && c.account == account)
+                .map(|c| c.subs.len())
+                .sum();
+            let mut count = 0;
+            self.sim
+                .server
+                .accounts()
+                .get(account)
+                .unwrap()
+                .sublist()
+                .for_each(|s| {
+                    count += usize::from(s.import().is_none());
+                });
+            assert_eq!(count, live, "subscriptions in {account}: server vs model");
+        }
     }
+}
+
+/// The accounts clients are spread over (client `i` is in
+/// `ACCOUNTS[i % 2]`, logged in as the account's lower-case name).
+const ACCOUNTS: [&str; 2] = ["A", "B"];
+
+fn accounts_options() -> Options {
+    let mut o = Options::default();
+    natsd_core::config::load(
+        "accounts { A: { users: [{user: a, password: a}] }, B: { users: [{user: b, password: b}] } }",
+        "model.conf",
+        &mut natsd_core::config::MapLoader::new(),
+        &|_| None,
+        &mut o,
+    )
+    .expect("model accounts");
+    o
 }
 
 fn run(n: usize, seed: u64, flags: &[(bool, bool)], ops: &[Op]) {
