@@ -1,6 +1,14 @@
 //! natsd on tokio: glue between tokio sockets and timers and the sans-IO
 //! core. One task per connection reads, writes and sleeps; all NATS logic
 //! is in `natsd-core`.
+//!
+//! [`run_on_workers`] runs one current-thread runtime per core and hands
+//! accepted connections to them in turn, as natsd-mio hands sockets to its
+//! event loops: a socket's readiness then wakes the thread that polls its
+//! task directly, where tokio's work-stealing scheduler first wakes a parked
+//! worker from the thread that owns the I/O driver — a context switch on
+//! every hop of a request/reply. [`run`] serves on whatever runtime it is
+//! called from (for embedding).
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -26,9 +34,71 @@ thread_local! {
     static READ: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BUF]);
 }
 
+/// Where accepted connections are served.
+#[derive(Clone)]
+struct Workers {
+    handles: Arc<[tokio::runtime::Handle]>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Workers {
+    /// Serves on the calling runtime only.
+    fn current() -> Workers {
+        Workers {
+            handles: Arc::from([tokio::runtime::Handle::current()]),
+            next: Arc::default(),
+        }
+    }
+
+    /// The next worker, in turn.
+    fn pick(&self) -> &tokio::runtime::Handle {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.handles[n % self.handles.len()]
+    }
+}
+
+/// Runs `workers` current-thread runtimes (the calling thread is the first)
+/// and serves on them until a signal ends the process.
+pub fn run_on_workers(server: Arc<Server>, workers: usize) -> io::Result<()> {
+    let build = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let first = build()?;
+    let mut handles = vec![first.handle().clone()];
+    for i in 1..workers.max(1) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("natsd-worker-{i}"))
+            .spawn(move || match build() {
+                Ok(rt) => {
+                    let _ = tx.send(Ok(rt.handle().clone()));
+                    rt.block_on(std::future::pending::<()>());
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            })?;
+        let handle = rx
+            .recv()
+            .map_err(|_| io::Error::other("worker thread ended"))??;
+        handles.push(handle);
+    }
+    let workers = Workers {
+        handles: handles.into(),
+        next: Arc::default(),
+    };
+    first.block_on(serve_all(server, workers))
+}
+
 /// Binds the client listener and serves until a signal ends the process
-/// (`natsd_host::signals`).
+/// (`natsd_host::signals`), on the runtime it is called from.
 pub async fn run(server: Arc<Server>) -> io::Result<()> {
+    serve_all(server, Workers::current()).await
+}
+
+async fn serve_all(server: Arc<Server>, workers: Workers) -> io::Result<()> {
     let o = server.options();
     let listener = TcpListener::bind((o.host.as_str(), o.port)).await?;
     natsd_host::raise_backlog(listener.as_raw_fd());
@@ -43,9 +113,13 @@ pub async fn run(server: Arc<Server>) -> io::Result<()> {
         let routes = TcpListener::bind((host.as_str(), port)).await?;
         natsd_host::routes::listening(&server, routes.local_addr()?);
         let accepting = server.clone();
-        tokio::spawn(accept_loop(server.clone(), routes, "route", move |peer| {
-            accepting.accept_route(peer, Instant::now().into_std())
-        }));
+        tokio::spawn(accept_loop(
+            server.clone(),
+            routes,
+            "route",
+            Workers::current(),
+            move |peer| accepting.accept_route(peer, Instant::now().into_std()),
+        ));
         let handle = tokio::runtime::Handle::current();
         let dialing = server.clone();
         natsd_host::routes::spawn_dialer(server.clone(), move |stream, peer, req| {
@@ -70,24 +144,48 @@ pub async fn run(server: Arc<Server>) -> io::Result<()> {
         })?;
     }
     let accepting = server.clone();
-    accept_loop(server, listener, "client", move |peer| {
+    accept_loop(server, listener, "client", workers, move |peer| {
         accepting.accept(peer, Instant::now().into_std())
     })
     .await;
     Ok(())
 }
 
-/// Accepts connections forever, serving each with the state machine
-/// `make` returns for its peer (clients and routes alike).
-async fn accept_loop<S, F>(server: Arc<Server>, listener: TcpListener, what: &str, make: F)
-where
+/// Accepts connections forever, serving each on the next of `workers`
+/// with the state machine `make` returns for its peer (clients and routes
+/// alike).
+async fn accept_loop<S, F>(
+    server: Arc<Server>,
+    listener: TcpListener,
+    what: &str,
+    workers: Workers,
+    make: F,
+) where
     S: Session + 'static,
     F: Fn(SocketAddr) -> S,
 {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(serve(server.clone(), stream, make(peer)));
+                let conn = make(peer);
+                let worker = workers.pick();
+                if workers.handles.len() == 1 {
+                    tokio::spawn(serve(server.clone(), stream, conn));
+                    continue;
+                }
+                // The socket moves to the worker's own I/O driver.
+                match stream.into_std() {
+                    Ok(std) => {
+                        let server = server.clone();
+                        worker.spawn(async move {
+                            match TcpStream::from_std(std) {
+                                Ok(stream) => serve(server, stream, conn).await,
+                                Err(e) => log::error!("Error moving {peer} to a worker: {e}"),
+                            }
+                        });
+                    }
+                    Err(e) => log::error!("Error accepting {what} connection: {e}"),
+                }
             }
             Err(e) => {
                 log::error!("Error accepting {what} connection: {e}");

@@ -1,13 +1,8 @@
-//! `natsd-tokio`: natsd on tokio's multi-threaded runtime, one worker per core.
+//! `natsd-tokio`: natsd on tokio, one current-thread runtime per core.
 
 fn main() {
     let server = natsd_host::startup("tokio");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(natsd_host::worker_threads())
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    if let Err(e) = rt.block_on(natsd_tokio::run(server)) {
+    if let Err(e) = natsd_tokio::run_on_workers(server, natsd_host::worker_threads()) {
         log::error!("{e}");
         std::process::exit(1);
     }
