@@ -116,6 +116,8 @@ pub struct Connection {
     log_tag: Option<String>,
     /// The connect event went out (so a disconnect event follows).
     announced: bool,
+    /// Holds one of the account's `max_connections` slots.
+    account_slot: bool,
 }
 
 impl Connection {
@@ -179,6 +181,7 @@ impl Connection {
             nonce,
             log_tag: None,
             announced: false,
+            account_slot: false,
         };
         c.send_info(false);
         if over_limit {
@@ -305,7 +308,11 @@ impl Connection {
             Some(_) => match self.server.authenticator().bind_no_auth_user() {
                 Some(id) => {
                     self.auth_deadline = None;
-                    self.bind(id);
+                    if self.bind(id) {
+                        let mut meta = self.info.meta();
+                        meta.account = self.account.name().to_string();
+                        self.info.set_meta(meta);
+                    }
                 }
                 None => self.fail(
                     Fault::ErrClose(text::AUTH_VIOLATION),
@@ -316,7 +323,9 @@ impl Connection {
     }
 
     /// Takes on the permissions of the identity the client authenticated as.
-    fn bind(&mut self, id: Identity) {
+    /// False (and the connection is closing) when the account has no
+    /// connection slot left (`limits.max_connections`).
+    fn bind(&mut self, id: Identity) -> bool {
         self.log_tag = id.log_tag();
         if id.account_name() != self.account.name() {
             if let Some(acc) = self.server.accounts().get(id.account_name()) {
@@ -326,6 +335,16 @@ impl Connection {
                 self.cache_generation = 0;
                 self.last = None;
             }
+        }
+        if !self.account_slot {
+            if !self.account.claim_connection() {
+                self.fail(
+                    Fault::ErrClose(text::MAX_ACCOUNT_CONNECTIONS),
+                    CloseReason::MaxConnectionsExceeded,
+                );
+                return false;
+            }
+            self.account_slot = true;
         }
         if id.perms.as_ref().is_some_and(|p| p.restricts_subscribe()) {
             self.server.note_delivery_filters();
@@ -338,6 +357,7 @@ impl Connection {
             // Other publishers' cached lookups applied the old filter.
             self.account.invalidate_caches();
         }
+        true
     }
 
     /// May this client publish to `subject` (its permissions restrict
@@ -461,7 +481,10 @@ impl Connection {
         let o = self.server.options();
         Limits {
             max_control_line: o.max_control_line,
-            max_payload: o.max_payload,
+            max_payload: self
+                .account
+                .max_payload()
+                .map_or(o.max_payload, |m| m.min(o.max_payload)),
         }
     }
 
@@ -647,7 +670,9 @@ impl Connection {
         self.outbox.set_headers(headers);
         let user = identity.user.clone();
         self.info.set_credentials(identity.credentials.clone());
-        self.bind(identity);
+        if !self.bind(identity) {
+            return;
+        }
         self.info.set_meta(ClientMeta {
             name: opts.name.clone(),
             lang: opts.lang.clone(),
@@ -926,6 +951,10 @@ impl Connection {
                 return;
             }
         }
+        if self.account.subscriptions_full() {
+            self.send_err(text::MAX_SUBSCRIPTIONS);
+            return;
+        }
         let max = self.server.options().max_subscriptions;
         if max > 0 && self.subs.len() >= max {
             self.subs.retain(|_, s| !s.is_closed());
@@ -1098,6 +1127,9 @@ impl Connection {
             .in_bytes
             .fetch_add(self.in_bytes, std::sync::atomic::Ordering::Relaxed);
         self.server.connection_closed();
+        if std::mem::take(&mut self.account_slot) {
+            self.account.release_connection();
+        }
         let reason = self
             .outbox
             .close_reason()

@@ -24,6 +24,8 @@ pub mod text {
     pub const STALE: &str = "Stale Connection";
     /// Server-wide connection limit reached.
     pub const MAX_CONNECTIONS: &str = "maximum connections exceeded";
+    /// An account's `limits.max_connections` reached at CONNECT.
+    pub const MAX_ACCOUNT_CONNECTIONS: &str = "maximum account active connections exceeded";
     /// SUB with an invalid subject.
     pub const INVALID_SUBJECT: &str = "Invalid Subject";
     /// Pedantic publish to a non-literal subject.

@@ -382,6 +382,33 @@ pub struct AccountOptions {
     pub mappings: Vec<Mapping>,
     /// `default_permissions` for this account's users without their own.
     pub default_permissions: Option<Permissions>,
+    /// `limits`.
+    pub limits: AccountLimits,
+}
+
+/// An account's `limits` (negative: no limit, the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// `max_connections` (alias `max_conn`): clients at once.
+    pub max_connections: i64,
+    /// `max_subscriptions` (alias `max_subs`): client subscriptions at once.
+    pub max_subscriptions: i64,
+    /// `max_payload` (alias `max_pay`): below the server's, it wins.
+    pub max_payload: i64,
+    /// `max_leafnodes` (alias `max_leafs`): accepted; natsd has no leaf
+    /// nodes yet.
+    pub max_leafnodes: i64,
+}
+
+impl Default for AccountLimits {
+    fn default() -> AccountLimits {
+        AccountLimits {
+            max_connections: -1,
+            max_subscriptions: -1,
+            max_payload: -1,
+            max_leafnodes: -1,
+        }
+    }
 }
 
 /// An export: a stream (messages flow out) or a service (requests flow

@@ -395,7 +395,10 @@ impl Server {
             port: self.port(),
             headers: !o.no_header_support,
             auth_required: o.info_auth_required(),
-            max_payload: o.max_payload,
+            max_payload: account
+                .and_then(|a| self.accounts.get(a))
+                .and_then(|a| a.max_payload())
+                .map_or(o.max_payload, |m| m.min(o.max_payload)),
             client_id: cid,
             client_ip: &ip,
             nonce,

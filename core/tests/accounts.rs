@@ -293,3 +293,54 @@ fn system_account_names() {
     let sim = Sim::new(Options::default());
     assert_eq!(sim.server.accounts().system().unwrap().name(), "$SYS");
 }
+
+#[test]
+fn account_limits() {
+    let mut sim = Sim::new(
+        load(
+            "accounts { A: { users: [{user: a, password: a}], limits: { max_connections: 1, max_subscriptions: 2, max_payload: 100 } } }",
+        )
+        .unwrap(),
+    );
+    let a = sim.connect_with(r#"{"verbose":false,"user":"a","pass":"a","protocol":1}"#);
+    sim.send(a, b"PING\r\n");
+    let ops = sim.ops_new(a);
+    assert_eq!(ops.first(), Some(&ServerOp::Pong));
+    assert!(
+        matches!(ops.get(1), Some(ServerOp::Info(i)) if i["max_payload"] == 100),
+        "the INFO after CONNECT shows the account's max_payload: {ops:?}"
+    );
+    let b = sim.connect_with(r#"{"verbose":false,"user":"a","pass":"a"}"#);
+    assert_eq!(
+        sim.ops_new(b),
+        vec![ServerOp::Err(
+            "maximum account active connections exceeded".into()
+        )]
+    );
+    assert!(sim.close_reason(b).is_some());
+    sim.send(a, b"SUB x 1\r\nSUB y 2\r\nSUB z 3\r\nPING\r\n");
+    assert_eq!(
+        sim.ops_new(a),
+        vec![
+            ServerOp::Err("maximum subscriptions exceeded".into()),
+            ServerOp::Pong
+        ]
+    );
+    sim.send(a, b"UNSUB 2\r\nSUB z 3\r\nPING\r\n");
+    assert_eq!(sim.ops_new(a), vec![ServerOp::Pong]);
+    sim.send(
+        a,
+        &[b"PUB x 150\r\n".as_slice(), &[b'x'; 150], b"\r\n"].concat(),
+    );
+    assert_eq!(
+        sim.ops_new(a),
+        vec![ServerOp::Err("Maximum Payload Violation".into())]
+    );
+    // The slot is free again once the client is gone.
+    let c = sim.connect_with(r#"{"verbose":false,"user":"a","pass":"a"}"#);
+    sim.send(c, b"PING\r\n");
+    assert_eq!(sim.ops_new(c), vec![ServerOp::Pong]);
+    assert!(load("accounts { A: { limits: { bogus: 1 } } }")
+        .unwrap_err()
+        .ends_with("Unknown field \"bogus\" parsing account limits"));
+}

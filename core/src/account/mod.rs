@@ -38,6 +38,31 @@ pub struct Account {
     generation: Arc<AtomicU64>,
     mappings: Vec<CompiledMapping>,
     system: bool,
+    limits: Limits,
+    /// Clients bound to the account (counted only when limited).
+    conns: std::sync::atomic::AtomicUsize,
+    /// Subscriptions the server itself holds in the index (import
+    /// carriers), which client limits do not count.
+    carriers: std::sync::atomic::AtomicUsize,
+}
+
+/// The `limits` in force (`None`: unlimited).
+#[derive(Debug, Default, Clone, Copy)]
+struct Limits {
+    connections: Option<usize>,
+    subscriptions: Option<usize>,
+    payload: Option<usize>,
+}
+
+impl From<crate::options::AccountLimits> for Limits {
+    fn from(l: crate::options::AccountLimits) -> Limits {
+        let some = |v: i64| usize::try_from(v).ok();
+        Limits {
+            connections: some(l.max_connections),
+            subscriptions: some(l.max_subscriptions),
+            payload: some(l.max_payload),
+        }
+    }
 }
 
 /// A subject mapping with its destinations compiled.
@@ -60,7 +85,49 @@ impl Account {
             generation,
             mappings: Vec::new(),
             system: false,
+            limits: Limits::default(),
+            conns: Default::default(),
+            carriers: Default::default(),
         }
+    }
+
+    /// Takes a connection slot; false when `limits.max_connections` is
+    /// reached. Give it back with [`Account::release_connection`].
+    pub fn claim_connection(&self) -> bool {
+        let Some(max) = self.limits.connections else {
+            return true;
+        };
+        self.conns
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back a slot taken by [`Account::claim_connection`].
+    pub fn release_connection(&self) {
+        if self.limits.connections.is_some() {
+            let _ = self
+                .conns
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
+    }
+
+    /// True if one more client subscription would pass
+    /// `limits.max_subscriptions`.
+    pub fn subscriptions_full(&self) -> bool {
+        match self.limits.subscriptions {
+            None => false,
+            Some(max) => {
+                let all = self.sublist().count();
+                all - self.carriers.load(Ordering::Relaxed).min(all) >= max
+            }
+        }
+    }
+
+    /// The account's `limits.max_payload`, if set.
+    pub fn max_payload(&self) -> Option<usize> {
+        self.limits.payload
     }
 
     /// The account name (`$G` for the global account).
@@ -178,6 +245,7 @@ pub fn build(opts: &Options, server_id: &str, rng: &mut CsRng) -> Accounts {
         let mut acc = Account::new(a.name.clone());
         acc.mappings = compile_mappings(&a.mappings);
         acc.system = !opts.no_system_account && a.name == sys_name;
+        acc.limits = a.limits.into();
         order.push(a.name.clone());
         by_name.insert(a.name.clone(), Arc::new(acc));
     }
@@ -281,4 +349,5 @@ fn insert(account: &Account, subject: &str, kind: ImportKind) {
     )
     .with_import(Arc::new(ImportRoute::new(kind)));
     account.sublist_mut().insert(Arc::new(sub));
+    account.carriers.fetch_add(1, Ordering::Relaxed);
 }

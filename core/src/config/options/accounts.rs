@@ -12,7 +12,7 @@ use crate::config::value::{Pos, Value};
 use crate::options::{AccountOptions, Export, Import, Mapping, Options, ResponseType};
 
 /// Account keys nats-server knows that natsd refuses.
-const ACCOUNT_NOT_SUPPORTED: &[&str] = &["nkey", "jetstream", "limits", "msg_trace", "trace_dest"];
+const ACCOUNT_NOT_SUPPORTED: &[&str] = &["nkey", "jetstream", "msg_trace", "trace_dest"];
 
 impl Applier<'_> {
     /// `accounts`: a map of name → account, or a list of names.
@@ -51,6 +51,7 @@ impl Applier<'_> {
                             "exports" => acc.exports = exports(x)?,
                             "imports" => acc.imports = imports(x)?,
                             "mappings" | "maps" => acc.mappings = mappings(x)?,
+                            "limits" => acc.limits = limits(x)?,
                             "default_permissions" => {
                                 acc.default_permissions = Some(parse_permissions(x)?)
                             }
@@ -106,6 +107,37 @@ impl Applier<'_> {
         self.opts.mappings = mappings(e)?;
         Ok(())
     }
+}
+
+/// `limits { max_connections, max_subscriptions, max_payload,
+/// max_leafnodes }` (each with nats-server's short alias).
+fn limits(e: &Entry) -> Result<crate::options::AccountLimits, ConfigError> {
+    let ValueKind::Map(m) = &e.value.kind else {
+        return Err(wrong_type(e, "map[string]interface {}"));
+    };
+    let mut l = crate::options::AccountLimits::default();
+    for x in m {
+        let field = match x.key.to_ascii_lowercase().as_str() {
+            "max_connections" | "max_conn" => &mut l.max_connections,
+            "max_subscriptions" | "max_subs" => &mut l.max_subscriptions,
+            "max_payload" | "max_pay" => &mut l.max_payload,
+            "max_leafnodes" | "max_leafs" => &mut l.max_leafnodes,
+            _ => {
+                if x.used_as_variable {
+                    continue;
+                }
+                return Err(err(
+                    x,
+                    format!(
+                        "Unknown field {} parsing account limits",
+                        gofmt::quote(&x.key)
+                    ),
+                ));
+            }
+        };
+        *field = super::int(x)?;
+    }
+    Ok(l)
 }
 
 fn account_named(name: &str, pos: &Pos) -> Result<AccountOptions, ConfigError> {
