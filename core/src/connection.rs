@@ -13,6 +13,8 @@
 //! 3. if [`Connection::is_closed`], stop reading, finish writing until
 //!    `take` says [`crate::outbox::Take::Closed`], then drop the socket.
 
+mod tls;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,6 +116,9 @@ pub struct Connection {
     nonce: Option<String>,
     /// `"$G/user:x"` for log lines, once authenticated as a user.
     log_tag: Option<String>,
+    /// TLS progress on a TLS server (`None` otherwise, and once a client
+    /// of an `allow_non_tls` server stays in plaintext).
+    tls: Option<Box<tls::ClientTls>>,
 }
 
 impl Connection {
@@ -132,6 +137,7 @@ impl Connection {
             .auth_required()
             .then(|| now + opts.effective_auth_timeout());
         let next_ping = now + opts.ping_interval;
+        let tls = tls::ClientTls::new(&server, &opts, now);
         let auth = Arc::new(ClientAuth::new());
         let info = Arc::new(ClientInfo::new(
             cid,
@@ -176,8 +182,11 @@ impl Connection {
             pub_last: Vec::new(),
             nonce,
             log_tag: None,
+            tls,
         };
-        c.send_info(false);
+        if c.tls.as_ref().is_none_or(|t| t.info_at_accept()) {
+            c.send_info(false);
+        }
         if over_limit {
             log::warn!("{} - cid:{} - maximum connections exceeded", c.peer, c.cid);
             c.fail(
@@ -227,15 +236,29 @@ impl Connection {
         if self.state == State::Closed {
             return None;
         }
-        Some(match self.auth_deadline {
+        let next = match self.auth_deadline {
             Some(a) => a.min(self.next_ping),
             None => self.next_ping,
+        };
+        Some(match self.tls.as_ref().and_then(|t| t.next_deadline()) {
+            Some(t) => t.min(next),
+            None => next,
         })
     }
 
     /// Feeds bytes read from the socket. Frames may be split anywhere and
     /// many may arrive at once.
+    #[inline]
     pub fn receive(&mut self, data: &[u8], now: Instant) {
+        if self.tls.is_some() {
+            self.receive_tls(data, now);
+        } else {
+            self.process(data, now);
+        }
+    }
+
+    /// [`Connection::receive`] on plaintext (as read, or as decrypted).
+    fn process(&mut self, data: &[u8], now: Instant) {
         if self.is_closed() {
             self.settle_close();
             return;
@@ -460,6 +483,9 @@ impl Connection {
             self.settle_close();
             return;
         }
+        if self.tls.is_some() && self.tls_timers(now) {
+            return;
+        }
         if self.auth_deadline.is_some_and(|d| now >= d) {
             self.fail(
                 Fault::ErrClose(text::AUTH_TIMEOUT),
@@ -616,7 +642,11 @@ impl Connection {
             return;
         }
         let credentials = self.credentials(&opts);
-        let Some(identity) = self.server.authenticator().authenticate(&credentials) else {
+        let identity = match self.tls_mapped_identity() {
+            Some(mapped) => mapped,
+            None => self.server.authenticator().authenticate(&credentials),
+        };
+        let Some(identity) = identity else {
             log::error!(
                 "{} - cid:{} - authentication error{}",
                 self.peer,

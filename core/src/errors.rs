@@ -132,6 +132,9 @@ pub enum CloseReason {
     WriteError,
     /// The server is shutting down.
     ServerShutdown,
+    /// The TLS handshake failed or timed out (or a plaintext client met a
+    /// server that requires TLS).
+    TlsHandshakeFailure,
 }
 
 impl CloseReason {
@@ -151,6 +154,7 @@ impl CloseReason {
             CloseReason::ReadError => "Read Error",
             CloseReason::WriteError => "Write Error",
             CloseReason::ServerShutdown => "Server Shutdown",
+            CloseReason::TlsHandshakeFailure => "TLS Handshake Failure",
         }
     }
 }

@@ -57,6 +57,7 @@ pub mod server;
 pub mod session;
 pub mod subject;
 pub mod sublist;
+pub mod tls;
 
 pub use connection::{Connection, State};
 pub use errors::CloseReason;

@@ -52,6 +52,8 @@ pub struct ClientInfo {
     /// Last measured round trip in nanoseconds (0: none yet).
     rtt: AtomicU64,
     subscriptions: AtomicU64,
+    /// Set once the client's TLS handshake completed.
+    tls: std::sync::OnceLock<crate::tls::TlsSummary>,
 }
 
 impl ClientInfo {
@@ -79,7 +81,12 @@ impl ClientInfo {
             last_activity: AtomicU64::new(0),
             rtt: AtomicU64::new(0),
             subscriptions: AtomicU64::new(0),
+            tls: std::sync::OnceLock::new(),
         }
+    }
+
+    pub(crate) fn set_tls(&self, tls: crate::tls::TlsSummary) {
+        let _ = self.tls.set(tls);
     }
 
     pub(crate) fn set_meta(&self, meta: ClientMeta) {
@@ -141,6 +148,7 @@ impl ClientInfo {
             out_bytes,
             subscriptions: self.subscriptions.load(Ordering::Relaxed),
             meta: self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            tls: self.tls.get().copied(),
             stop: None,
         }
     }
@@ -173,6 +181,8 @@ pub struct ClientSnapshot {
     pub subscriptions: u64,
     /// CONNECT metadata.
     pub meta: ClientMeta,
+    /// TLS version and suite, for TLS clients.
+    pub tls: Option<crate::tls::TlsSummary>,
     /// For closed clients: when and why.
     pub stop: Option<(Instant, CloseReason)>,
 }

@@ -113,6 +113,8 @@ pub struct Server {
     monitor: crate::monitor::State,
     /// Cluster routes (inactive without a `cluster` listen port).
     routes: crate::route::Routes,
+    /// The client port's TLS configuration, installed by the host.
+    tls: crate::tls::TlsState,
 }
 
 impl Server {
@@ -150,12 +152,19 @@ impl Server {
             lame_duck: Mutex::new(None),
             monitor: crate::monitor::State::default(),
             routes,
+            tls: crate::tls::TlsState::default(),
         })
     }
 
     /// The cluster routes.
     pub fn routes(&self) -> &crate::route::Routes {
         &self.routes
+    }
+
+    /// The client port's TLS configuration: the host installs it at
+    /// startup and on reload (see [`crate::tls`]).
+    pub fn tls(&self) -> &crate::tls::TlsState {
+        &self.tls
     }
 
     /// A new connection id (clients and routes share the sequence, as in
@@ -303,6 +312,9 @@ impl Server {
             port: self.port(),
             headers: !o.no_header_support,
             auth_required: o.info_auth_required(),
+            tls_required: o.tls_required(),
+            tls_verify: o.tls.as_ref().is_some_and(|t| t.verifies()),
+            tls_available: o.tls.is_some() && o.allow_non_tls,
             max_payload: o.max_payload,
             client_id: cid,
             client_ip: &ip,

@@ -20,6 +20,7 @@ pub mod logfile;
 pub mod routes;
 pub mod signal;
 pub mod signals;
+pub mod tls;
 
 /// This program's name as nats-server uses its own in messages
 /// (`<name>: configuration file x is valid (…)`): the file name it was
@@ -106,18 +107,27 @@ pub fn startup(runtime: &str) -> Arc<Server> {
         }
     };
     let opts = resolved.opts;
+    let tls_config = match tls::load(&opts) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{prog}: {e}");
+            std::process::exit(1);
+        }
+    };
     if let Err(e) = init_logger(&opts) {
         eprintln!("{prog}: {e}");
         std::process::exit(1);
     }
     let _ = CONFIG.set(resolved.config);
     let server = Server::new(opts, os_seed());
+    server.tls().install(tls_config);
     server.monitor().set_started(Instant::now(), unix_now());
     log::info!("Starting natsd ({runtime} runtime)");
     log::info!("  Version:  {NATSD_VERSION} (nats-server {COMPAT_VERSION} compatible)");
     log::info!("  Name:     {}", server.name());
     log::info!("  ID:       {}", server.id());
     started(&server);
+    tls::started(&server);
     server
 }
 

@@ -81,6 +81,15 @@ pub fn reload(server: &Server) {
         log::error!("Failed to reload server configuration: {e}");
         return;
     }
+    // New certificates apply to connections accepted from now on; a file
+    // that no longer reads refuses the whole reload.
+    let tls_config = match crate::tls::load(&new) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("Failed to reload server configuration: {e}");
+            return;
+        }
+    };
     let old = server.options();
     match config::reload_diff(&old, &new) {
         Err(e) => log::error!("Failed to reload server configuration: {e}"),
@@ -90,6 +99,7 @@ pub fn reload(server: &Server) {
             }
             crate::apply_logging(&new);
             server.reload(new);
+            server.tls().install(tls_config);
             log::info!("Reloaded server configuration ({})", loaded.digest);
         }
     }

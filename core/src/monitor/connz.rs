@@ -104,6 +104,12 @@ struct ConnInfo {
     lang: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     version: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    tls_version: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    tls_cipher_suite: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_first: bool,
     #[serde(skip_serializing_if = "String::is_empty")]
     authorized_user: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -362,6 +368,9 @@ fn conn_info(
         name: c.meta.name.clone(),
         lang: c.meta.lang.clone(),
         version: c.meta.version.clone(),
+        tls_version: c.tls.map_or("", |t| t.version),
+        tls_cipher_suite: c.tls.map_or("", |t| t.cipher_suite),
+        tls_first: c.tls.is_some_and(|t| t.first),
         authorized_user: String::new(),
         account: String::new(),
         subscriptions_list: Vec::new(),
