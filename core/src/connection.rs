@@ -642,7 +642,8 @@ impl Connection {
             return;
         }
         let credentials = self.credentials(&opts);
-        let identity = match self.tls_mapped_identity() {
+        let nkey_given = credentials.nkey.as_deref().is_some_and(|k| !k.is_empty());
+        let identity = match self.tls_mapped_identity(nkey_given) {
             Some(mapped) => mapped,
             None => self.server.authenticator().authenticate(&credentials),
         };

@@ -121,6 +121,24 @@ fn build_natsd_binaries() -> Vec<ServerBin> {
     for b in NATSD_BINARIES {
         cmd.arg("-p").arg(b);
     }
+    // `cargo test` gives this process the test package's variables
+    // (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, ...). Build scripts that watch
+    // them (ring's does) would see them change between the outer build and
+    // this one and rebuild every time, ping-ponging with the next
+    // `cargo test`.
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || k.starts_with("CARGO_CRATE_")
+            || k.starts_with("CARGO_BIN_")
+            || k == "CARGO_PRIMARY_PACKAGE"
+            || k == "CARGO_TARGET_TMPDIR"
+            || k == "OUT_DIR"
+        {
+            cmd.env_remove(&key);
+        }
+    }
     // CARGO_TARGET_DIR (if set) is inherited, so the binaries land where this
     // test binary's own build put its artifacts.
     eprintln!("natsd-tests: building server binaries: {cmd:?}");

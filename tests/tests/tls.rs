@@ -438,6 +438,17 @@ fn verify_and_map() {
                 "[{bin}] {users:?}"
             );
         });
+        drop(srv);
+        // With plaintext allowed, a plaintext client cannot claim a mapped
+        // user by name: there is no certificate to map.
+        let conf = pki.tls_conf(
+            &format!("  ca_file: {:?}\n  verify_and_map: true", pki.ca()),
+            "allow_non_tls: true\nauthorization { users: [ {user: \"alice@example.com\"} ] }",
+        );
+        let srv = ServerProcess::start(bin, &["-c", path(&conf)]);
+        let mut raw = RawConn::connect(&srv);
+        raw.send("CONNECT {\"verbose\":false,\"user\":\"alice@example.com\"}\r\nPING\r\n");
+        raw.expect_then_closed("-ERR 'Authorization Violation'\r\n");
     });
 }
 

@@ -238,20 +238,31 @@ impl Connection {
     }
 
     /// With `verify_and_map` and a users list: the user the client
-    /// certificate maps to (`Some(None)`: none does). `None` when mapping
-    /// does not apply and CONNECT's credentials decide.
-    pub(super) fn tls_mapped_identity(&self) -> Option<Option<Identity>> {
+    /// certificate maps to (`Some(None)`: none does, an Authorization
+    /// Violation). `None` when mapping does not apply and CONNECT's
+    /// credentials decide: no mapping configured, no users, or a client
+    /// that signs in with an nkey (nats-server checks nkeys first).
+    pub(super) fn tls_mapped_identity(&self, nkey_given: bool) -> Option<Option<Identity>> {
         let o = self.server.options();
-        if !o.tls.as_ref().is_some_and(|t| t.verify_and_map) || self.state == State::Closed {
+        if !o.tls.as_ref().is_some_and(|t| t.verify_and_map)
+            || self.state == State::Closed
+            || nkey_given
+        {
             return None;
         }
         let auth = self.server.authenticator();
         if !auth.has_users() {
             return None;
         }
-        // A plaintext client (allow_non_tls) goes by its credentials.
-        let leaf = self.outbox.with_tls(|s| s.peer_leaf())?;
-        let Some(leaf) = leaf else {
+        // No certificate (also a plaintext client of an allow_non_tls
+        // server): the user cannot come from it, and a users list made
+        // for mapping has no passwords to fall back on.
+        let Some(leaf) = self.outbox.with_tls(|s| s.peer_leaf()).flatten() else {
+            log::debug!(
+                "{} - cid:{} - User required in cert, no TLS connection state",
+                self.peer,
+                self.cid
+            );
             return Some(None);
         };
         let names = tls::mapped_names(&leaf);
