@@ -45,7 +45,8 @@ pub(crate) fn started(server: &Server) {
     } else {
         log::info!("TLS required for client connections");
     }
-    if t.handshake_first != tls::HandshakeFirst::Off {
+    // With a fallback delay, clients that wait for INFO still get it.
+    if t.handshake_first == tls::HandshakeFirst::On {
         log::warn!(
             "Clients that are not using \"TLS Handshake First\" option will fail to connect"
         );
