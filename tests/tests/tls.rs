@@ -181,6 +181,13 @@ async fn round_trip(bin: &ServerBin, c: &async_nats::Client, subject: &str, n: u
     }
 }
 
+/// Returns once the server has processed everything `c` sent before
+/// (`flush` only empties the client's buffer): a request nobody answers
+/// comes back as "no responders" after a full round trip.
+async fn barrier(c: &async_nats::Client) {
+    let _ = c.request("tls.barrier.none", "".into()).await;
+}
+
 /// A raw TLS connection through rustls, for what async-nats hides.
 struct TlsRaw {
     tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
@@ -316,7 +323,7 @@ fn pub_sub_over_tls() {
                 .await
                 .expect("publisher");
             let mut sub = c.subscribe("cross").await.unwrap();
-            c.flush().await.unwrap();
+            barrier(&c).await;
             for i in 0..500u32 {
                 p.publish("cross", i.to_string().into()).await.unwrap();
             }
@@ -475,7 +482,7 @@ fn allow_non_tls() {
                 .await
                 .unwrap_or_else(|e| panic!("[{bin}] TLS: {e}"));
             let mut sub = tls.subscribe("mixed").await.unwrap();
-            tls.flush().await.unwrap();
+            barrier(&tls).await;
             plain.publish("mixed", "hi".into()).await.unwrap();
             plain.flush().await.unwrap();
             let m = timeout(Duration::from_secs(5), sub.next())
@@ -753,21 +760,23 @@ fn cipher_suites_and_min_version() {
         );
         let http = free_port();
         let srv = ServerProcess::start(bin, &["-c", path(&conf), "-m", &http.to_string()]);
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(pem_body(&std::fs::read(pki.ca()).unwrap()).into())
-            .unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let tls12 = || {
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(pem_body(&std::fs::read(pki.ca()).unwrap()).into())
+                .unwrap();
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+        };
         block_on(bin, async {
             let c = ConnectOptions::new()
                 .require_tls(true)
-                .tls_client_config(config)
+                .tls_client_config(tls12())
                 .name("tls12")
                 .connect(srv.url())
                 .await
@@ -786,6 +795,26 @@ fn cipher_suites_and_min_version() {
                 me["tls_cipher_suite"], "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
                 "[{bin}] {me}"
             );
+        });
+        drop(srv);
+        let conf = pki.tls_conf("  min_version: \"1.3\"", "");
+        let srv = ServerProcess::start(bin, &["-c", path(&conf)]);
+        block_on(bin, async {
+            assert!(
+                ConnectOptions::new()
+                    .require_tls(true)
+                    .tls_client_config(tls12())
+                    .connection_timeout(Duration::from_secs(5))
+                    .connect(srv.url())
+                    .await
+                    .is_err(),
+                "[{bin}] TLS 1.2 client against min_version 1.3"
+            );
+            let c = tls_client(&pki)
+                .connect(srv.url())
+                .await
+                .unwrap_or_else(|e| panic!("[{bin}] TLS 1.3 client: {e}"));
+            round_trip(bin, &c, "t13", 3, 3).await;
         });
     });
 }
