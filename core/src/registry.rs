@@ -54,6 +54,8 @@ pub struct ClientInfo {
     subscriptions: AtomicU64,
     /// Set once the client's TLS handshake completed.
     tls: std::sync::OnceLock<crate::tls::TlsSummary>,
+    /// The client's certificates, when it sent some.
+    peer_certs: std::sync::OnceLock<Vec<crate::tls::PeerCert>>,
 }
 
 impl ClientInfo {
@@ -82,11 +84,15 @@ impl ClientInfo {
             rtt: AtomicU64::new(0),
             subscriptions: AtomicU64::new(0),
             tls: std::sync::OnceLock::new(),
+            peer_certs: std::sync::OnceLock::new(),
         }
     }
 
-    pub(crate) fn set_tls(&self, tls: crate::tls::TlsSummary) {
+    pub(crate) fn set_tls(&self, tls: crate::tls::TlsSummary, certs: Vec<crate::tls::PeerCert>) {
         let _ = self.tls.set(tls);
+        if !certs.is_empty() {
+            let _ = self.peer_certs.set(certs);
+        }
     }
 
     pub(crate) fn set_meta(&self, meta: ClientMeta) {
@@ -149,6 +155,7 @@ impl ClientInfo {
             subscriptions: self.subscriptions.load(Ordering::Relaxed),
             meta: self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             tls: self.tls.get().copied(),
+            peer_certs: self.peer_certs.get().cloned().unwrap_or_default(),
             stop: None,
         }
     }
@@ -183,6 +190,8 @@ pub struct ClientSnapshot {
     pub meta: ClientMeta,
     /// TLS version and suite, for TLS clients.
     pub tls: Option<crate::tls::TlsSummary>,
+    /// The client's certificates (mutual TLS).
+    pub peer_certs: Vec<crate::tls::PeerCert>,
     /// For closed clients: when and why.
     pub stop: Option<(Instant, CloseReason)>,
 }

@@ -336,6 +336,37 @@ pub struct TlsSummary {
     pub first: bool,
 }
 
+/// A client certificate as `/connz?auth=true` shows it
+/// (`tls_peer_certs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCert {
+    /// Subject DN, RFC 2253 as Go prints it.
+    pub subject: String,
+    /// Hex SHA-256 of the SubjectPublicKeyInfo.
+    pub spki_sha256: String,
+    /// Hex SHA-256 of the whole certificate (DER).
+    pub cert_sha256: String,
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let d = ring::digest::digest(&ring::digest::SHA256, data);
+    d.as_ref().iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// [`PeerCert`] of one DER certificate; `None` if it does not parse.
+pub fn peer_cert(der: &[u8]) -> Option<PeerCert> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(PeerCert {
+        subject: rfc2253(cert.subject()),
+        spki_sha256: sha256_hex(cert.public_key().raw),
+        cert_sha256: sha256_hex(der),
+    })
+}
+
 /// One connection's rustls state plus the ciphertext (or, before TLS
 /// started, plaintext) that must reach the socket before anything newer.
 #[derive(Debug)]
@@ -434,6 +465,16 @@ impl Session {
             cipher_suite: go_suite_name(suite),
             first,
         })
+    }
+
+    /// The client's certificate chain as `/connz` shows it.
+    pub(crate) fn peer_certs(&self) -> Vec<PeerCert> {
+        self.conn
+            .peer_certificates()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| peer_cert(c.as_ref()))
+            .collect()
     }
 
     /// The client's certificate (leaf first), if it sent one.

@@ -364,7 +364,8 @@ fn mutual_tls() {
         let pki = Pki::new("mtls");
         pki.client("client", "client", vec![]);
         let conf = pki.tls_conf(&format!("  ca_file: {:?}\n  verify: true", pki.ca()), "");
-        let srv = ServerProcess::start(bin, &["-c", path(&conf)]);
+        let http = free_port();
+        let srv = ServerProcess::start(bin, &["-c", path(&conf), "-m", &http.to_string()]);
         let info = RawConn::connect(&srv).info();
         assert_eq!(info["tls_verify"], true, "[{bin}] {info}");
         assert_eq!(info["tls_required"], true, "[{bin}] {info}");
@@ -375,6 +376,21 @@ fn mutual_tls() {
                 .await
                 .unwrap_or_else(|e| panic!("[{bin}] with client cert: {e}"));
             round_trip(bin, &c, "m", 10, 10).await;
+            let connz = http_json(http, "/connz?auth=true");
+            let certs = &connz["connections"][0]["tls_peer_certs"];
+            assert_eq!(certs[0]["subject"], "CN=client,O=Org", "[{bin}] {connz}");
+            for key in ["spki_sha256", "cert_sha256"] {
+                assert_eq!(
+                    certs[0][key].as_str().map(str::len),
+                    Some(64),
+                    "[{bin}] {key}: {connz}"
+                );
+            }
+            let connz = http_json(http, "/connz");
+            assert!(
+                connz["connections"][0].get("tls_peer_certs").is_none(),
+                "[{bin}] peer certs only with auth=true: {connz}"
+            );
             let err = tls_client(&pki)
                 .connect(srv.url())
                 .await

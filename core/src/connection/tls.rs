@@ -152,7 +152,11 @@ impl Connection {
             t.phase = Phase::Established;
             t.deadline = None;
             let first = t.first;
-            if let Some(sum) = self.outbox.with_tls(|s| s.summary(first)).flatten() {
+            let done = self
+                .outbox
+                .with_tls(|s| s.summary(first).map(|sum| (sum, s.peer_certs())))
+                .flatten();
+            if let Some((sum, certs)) = done {
                 log::debug!("{} - cid:{} - TLS handshake complete", self.peer, self.cid);
                 log::debug!(
                     "{} - cid:{} - TLS version {}, cipher suite {}",
@@ -161,7 +165,7 @@ impl Connection {
                     sum.version,
                     sum.cipher_suite
                 );
-                self.info.set_tls(sum);
+                self.info.set_tls(sum, certs);
             }
         }
         // Handshake records or alerts rustls wants to send.
