@@ -3,7 +3,8 @@
 #
 #   fuzz/run.sh TARGET SECONDS [extra libFuzzer flags...]
 #
-# TARGET is client_parser, connection, sublist or route_parser. New inputs go to
+# TARGET is client_parser, connection, sublist, route_parser or
+# tls_connection. New inputs go to
 # fuzz/corpus/TARGET (not committed); the committed seeds in
 # fuzz/seeds/TARGET are read too. Crashes land in fuzz/artifacts/TARGET and
 # can be replayed with `fuzz/run.sh TARGET 0 fuzz/artifacts/TARGET/crash-…`.
@@ -19,7 +20,7 @@ target=$1
 secs=$2
 shift 2
 case "$target" in
-  client_parser|connection|sublist|route_parser) ;;
+  client_parser|connection|sublist|route_parser|tls_connection) ;;
   *) echo "unknown target '$target'" >&2; usage ;;
 esac
 
@@ -30,7 +31,7 @@ fi
 
 mkdir -p "corpus/$target" "seeds/$target"
 extra=()
-if [ "$target" = connection ]; then
+if [ "$target" = connection ] || [ "$target" = tls_connection ]; then
   extra+=(-max_len=16384)
 fi
 if [ "$secs" = 0 ]; then
