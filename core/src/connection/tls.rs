@@ -217,7 +217,9 @@ impl Connection {
             t.phase = Phase::AfterInfo;
             self.send_info(false);
         }
-        let t = self.tls.as_ref().expect("still set");
+        let Some(t) = self.tls.as_ref() else {
+            return false;
+        };
         if t.phase != Phase::Established && t.deadline.is_some_and(|d| now >= d) {
             self.tls_fail(now, "TLS handshake timeout");
             return true;
