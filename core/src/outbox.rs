@@ -87,6 +87,15 @@ impl Inner {
     /// Only while nobody holds bytes, so records leave in order.
     #[inline]
     fn seal(&mut self) {
+        if self.tls.is_some() {
+            self.seal_tls();
+        }
+    }
+
+    /// Out of line so the plaintext `take`/`wake` stay as small as before.
+    #[cold]
+    #[inline(never)]
+    fn seal_tls(&mut self) {
         if let Some(t) = self.tls.as_mut() {
             if self.in_flight == 0 && (!self.buf.is_empty() || t.has_output()) {
                 t.seal(&mut self.buf);
