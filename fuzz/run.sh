@@ -3,8 +3,8 @@
 #
 #   fuzz/run.sh TARGET SECONDS [extra libFuzzer flags...]
 #
-# TARGET is client_parser, connection, sublist, route_parser, config or
-# http_request. New inputs go to
+# TARGET is client_parser, connection, sublist, route_parser, config,
+# http_request or tls_connection. New inputs go to
 # fuzz/corpus/TARGET (not committed); the committed seeds in
 # fuzz/seeds/TARGET are read too. Crashes land in fuzz/artifacts/TARGET and
 # can be replayed with `fuzz/run.sh TARGET 0 fuzz/artifacts/TARGET/crash-…`.
@@ -20,7 +20,7 @@ target=$1
 secs=$2
 shift 2
 case "$target" in
-  client_parser|connection|sublist|route_parser|config|http_request) ;;
+  client_parser|connection|sublist|route_parser|config|http_request|tls_connection) ;;
   *) echo "unknown target '$target'" >&2; usage ;;
 esac
 
@@ -32,7 +32,7 @@ fi
 mkdir -p "corpus/$target" "seeds/$target"
 extra=()
 case "$target" in
-  connection) extra+=(-max_len=16384) ;;
+  connection | tls_connection) extra+=(-max_len=16384) ;;
   # Past MAX_HEAD (16 KiB), so over-long heads are reached too.
   http_request) extra+=(-max_len=17000) ;;
 esac

@@ -5,7 +5,7 @@
 //! As in nats-server, a configuration file (`-c`) is read first and the
 //! flags given on the command line then override it: the host applies the
 //! file to the defaults and then [`Flags::apply`]. Flags of subsystems
-//! natsd does not implement (TLS, JetStream, profiling, syslog)
+//! natsd does not implement (JetStream, profiling, syslog)
 //! are refused with `not supported yet: -<flag>`.
 
 use crate::options::Options;
@@ -163,6 +163,11 @@ enum Flag {
     NoAdvertise,
     ClusterAdvertise,
     ConnectRetries,
+    Tls,
+    TlsCert,
+    TlsKey,
+    TlsVerify,
+    TlsCaCert,
     Config,
     Test,
     Signal,
@@ -204,6 +209,11 @@ const FLAGS: &[(&str, Flag)] = &[
     ("no_advertise", Flag::NoAdvertise),
     ("cluster_advertise", Flag::ClusterAdvertise),
     ("connect_retries", Flag::ConnectRetries),
+    ("tls", Flag::Tls),
+    ("tlscert", Flag::TlsCert),
+    ("tlskey", Flag::TlsKey),
+    ("tlsverify", Flag::TlsVerify),
+    ("tlscacert", Flag::TlsCaCert),
     ("c", Flag::Config),
     ("config", Flag::Config),
     ("t", Flag::Test),
@@ -233,11 +243,6 @@ const NOT_YET: &[&str] = &[
     "jetstream",
     "sd",
     "store_dir",
-    "tls",
-    "tlscert",
-    "tlskey",
-    "tlsverify",
-    "tlscacert",
     "profile",
     "help_tls",
 ];
@@ -255,6 +260,8 @@ impl Flag {
                 | Flag::LogTimeUtc
                 | Flag::Test
                 | Flag::NoAdvertise
+                | Flag::Tls
+                | Flag::TlsVerify
                 | Flag::Help
                 | Flag::Version
         )
@@ -391,6 +398,35 @@ fn set(opts: &mut Options, flag: Flag, name: &str, value: &str) -> Result<(), Cl
             opts.cluster
                 .get_or_insert_with(Default::default)
                 .connect_retries = u32::try_from(int()?).map_err(|_| invalid_value(name, value))?
+        }
+        // Any TLS flag turns TLS on; the certificate and key are checked
+        // once file and flags are merged (`Options::validate`).
+        Flag::Tls => {
+            if on {
+                opts.tls.get_or_insert_with(crate::tls::TlsOptions::default);
+            }
+        }
+        Flag::TlsCert => {
+            opts.tls
+                .get_or_insert_with(crate::tls::TlsOptions::default)
+                .cert_file = value.to_string()
+        }
+        Flag::TlsKey => {
+            opts.tls
+                .get_or_insert_with(crate::tls::TlsOptions::default)
+                .key_file = value.to_string()
+        }
+        Flag::TlsVerify => {
+            if on {
+                opts.tls
+                    .get_or_insert_with(crate::tls::TlsOptions::default)
+                    .verify = true;
+            }
+        }
+        Flag::TlsCaCert => {
+            opts.tls
+                .get_or_insert_with(crate::tls::TlsOptions::default)
+                .ca_file = value.to_string()
         }
         Flag::Config | Flag::Test | Flag::Signal | Flag::Help | Flag::Version => {}
     }
@@ -592,12 +628,19 @@ Authorization Options:
         --pass <password>            Password required for connections
         --auth <token>               Authorization token required for connections
 
+TLS Options:
+        --tls                        Enable TLS, do not verify clients (default: false)
+        --tlscert <file>             Server certificate file
+        --tlskey <file>              Private key for server certificate
+        --tlsverify                  Enable TLS, verify client certificates
+        --tlscacert <file>           Client certificate CA for verification
+
 Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
 Not supported yet (refused): -ms/--https_port, -s/--syslog, -r/--remote_syslog,
-JetStream (-js, -sd), TLS (--tls*) and profiling (--profile) flags.
+JetStream (-js, -sd) and profiling (--profile) flags.
 ";
 
 #[cfg(test)]
@@ -651,9 +694,12 @@ mod tests {
             "flag needs an argument: -p"
         );
         assert!(parse_args(["-p", "abc"]).is_err());
+        let o = run(&["--tlsverify", "--tlscert", "c.pem", "--tlskey=k.pem"]);
+        let t = o.tls.expect("TLS on");
+        assert!(t.verify);
         assert_eq!(
-            parse_args(["--tls"]).unwrap_err().0,
-            "not supported yet: -tls"
+            (t.cert_file.as_str(), t.key_file.as_str()),
+            ("c.pem", "k.pem")
         );
         assert_eq!(parse_args(["-js"]).unwrap_err().0, "not supported yet: -js");
         assert_eq!(

@@ -13,6 +13,8 @@
 //! 3. if [`Connection::is_closed`], stop reading, finish writing until
 //!    `take` says [`crate::outbox::Take::Closed`], then drop the socket.
 
+mod tls;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,6 +120,9 @@ pub struct Connection {
     announced: bool,
     /// Holds one of the account's `max_connections` slots.
     account_slot: bool,
+    /// TLS progress on a TLS server (`None` otherwise, and once a client
+    /// of an `allow_non_tls` server stays in plaintext).
+    tls: Option<Box<tls::ClientTls>>,
 }
 
 impl Connection {
@@ -136,6 +141,7 @@ impl Connection {
             .auth_required()
             .then(|| now + opts.effective_auth_timeout());
         let next_ping = now + opts.ping_interval;
+        let tls = tls::ClientTls::new(&server, &opts, now);
         let auth = Arc::new(ClientAuth::new());
         let info = Arc::new(ClientInfo::new(
             cid,
@@ -182,8 +188,11 @@ impl Connection {
             log_tag: None,
             announced: false,
             account_slot: false,
+            tls,
         };
-        c.send_info(false);
+        if c.tls.as_ref().is_none_or(|t| t.info_at_accept()) {
+            c.send_info(false);
+        }
         if over_limit {
             log::warn!("{} - cid:{} - maximum connections exceeded", c.peer, c.cid);
             c.fail(
@@ -233,15 +242,29 @@ impl Connection {
         if self.state == State::Closed {
             return None;
         }
-        Some(match self.auth_deadline {
+        let next = match self.auth_deadline {
             Some(a) => a.min(self.next_ping),
             None => self.next_ping,
+        };
+        Some(match self.tls.as_ref().and_then(|t| t.next_deadline()) {
+            Some(t) => t.min(next),
+            None => next,
         })
     }
 
     /// Feeds bytes read from the socket. Frames may be split anywhere and
     /// many may arrive at once.
+    #[inline]
     pub fn receive(&mut self, data: &[u8], now: Instant) {
+        if self.tls.is_some() {
+            self.receive_tls(data, now);
+        } else {
+            self.process(data, now);
+        }
+    }
+
+    /// [`Connection::receive`] on plaintext (as read, or as decrypted).
+    fn process(&mut self, data: &[u8], now: Instant) {
         if self.is_closed() {
             self.settle_close();
             return;
@@ -495,6 +518,9 @@ impl Connection {
             self.settle_close();
             return;
         }
+        if self.tls.is_some() && self.tls_timers(now) {
+            return;
+        }
         if self.auth_deadline.is_some_and(|d| now >= d) {
             self.fail(
                 Fault::ErrClose(text::AUTH_TIMEOUT),
@@ -653,7 +679,12 @@ impl Connection {
             return;
         }
         let credentials = self.credentials(&opts);
-        let Some(identity) = self.server.authenticator().authenticate(&credentials) else {
+        let nkey_given = credentials.nkey.as_deref().is_some_and(|k| !k.is_empty());
+        let identity = match self.tls_mapped_identity(nkey_given) {
+            Some(mapped) => mapped,
+            None => self.server.authenticator().authenticate(&credentials),
+        };
+        let Some(identity) = identity else {
             log::error!(
                 "{} - cid:{} - authentication error{}",
                 self.peer,

@@ -136,6 +136,9 @@ pub enum CloseReason {
     ServerShutdown,
     /// Closed by a `$SYS.REQ.SERVER.<id>.KICK` request.
     Kicked,
+    /// The TLS handshake failed or timed out (or a plaintext client met a
+    /// server that requires TLS).
+    TlsHandshakeFailure,
 }
 
 impl CloseReason {
@@ -156,6 +159,7 @@ impl CloseReason {
             CloseReason::WriteError => "Write Error",
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::Kicked => "Kicked",
+            CloseReason::TlsHandshakeFailure => "TLS Handshake Failure",
         }
     }
 }

@@ -7,7 +7,10 @@
 //! * no clock: every input takes `now: Instant`, every timer comes out as an
 //!   `Instant` from [`Connection::poll_timeout`];
 //! * no threads, no sleeping, no runtime crate;
-//! * no randomness it was not given: [`Server::new`] takes a seed.
+//! * no randomness it was not given: [`Server::new`] takes a seed. The one
+//!   exception is TLS key exchange, whose secrets rustls' ring provider
+//!   draws from the OS inside its own calls (see [`tls`] and
+//!   `tests/sans_io.rs`).
 //!
 //! Because of this the same core runs under tokio, mio, async-std, a
 //! fuzzer, a property test with a simulated clock, or an embedder's own
@@ -62,6 +65,7 @@ pub mod session;
 pub mod subject;
 pub mod sublist;
 pub(crate) mod system;
+pub mod tls;
 
 pub use connection::{Connection, State};
 pub use errors::CloseReason;

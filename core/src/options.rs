@@ -119,6 +119,11 @@ pub struct Options {
     pub no_system_account: bool,
     /// Top-level `mappings` (alias `maps`): the global account's.
     pub mappings: Vec<Mapping>,
+    /// The client port's `tls { … }` (and `--tls*` flags); `None`: no TLS.
+    pub tls: Option<crate::tls::TlsOptions>,
+    /// `allow_non_tls`: with TLS configured, clients may also stay in
+    /// plaintext.
+    pub allow_non_tls: bool,
 }
 
 impl Default for Options {
@@ -176,6 +181,8 @@ impl Default for Options {
             system_account: None,
             no_system_account: false,
             mappings: Vec::new(),
+            tls: None,
+            allow_non_tls: false,
         }
     }
 }
@@ -241,13 +248,30 @@ impl Options {
         }
     }
 
-    /// The auth timeout in force: configured, else 2 s as nats-server.
+    /// The auth timeout in force: configured, else 2 s as nats-server,
+    /// or the TLS handshake timeout plus one second when TLS is on.
     pub fn effective_auth_timeout(&self) -> Duration {
-        self.auth_timeout.unwrap_or(Duration::from_secs(2))
+        self.auth_timeout.unwrap_or(match &self.tls {
+            Some(t) => t.timeout + Duration::from_secs(1),
+            None => Duration::from_secs(2),
+        })
+    }
+
+    /// INFO's `tls_required`: TLS is on and plaintext is not allowed.
+    pub fn tls_required(&self) -> bool {
+        self.tls.is_some() && !self.allow_non_tls
     }
 
     /// Checks option combinations nats-server refuses at startup.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(t) = &self.tls {
+            if t.cert_file.is_empty() {
+                return Err("TLS Server certificate must be present and valid".into());
+            }
+            if t.key_file.is_empty() {
+                return Err("TLS Server private key must be present and valid".into());
+            }
+        }
         if self.max_payload > self.max_pending {
             return Err(format!(
                 "max_payload ({}) cannot be higher than max_pending ({})",

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
 use crate::errors::CloseReason;
+use crate::tls;
 
 /// A non-blocking write to the peer's socket that any thread may call,
 /// provided by the runtime (see [`Outbox::set_direct_writer`]).
@@ -89,6 +90,31 @@ struct Inner {
     direct: Option<Arc<dyn DirectWriter>>,
     /// A buffer to swap in while a direct write holds the queued bytes.
     spare: Vec<u8>,
+    /// The connection's TLS session once it started: `buf` then holds
+    /// plaintext until a writer takes it, sealed on the way out.
+    tls: Option<Box<tls::Session>>,
+}
+
+impl Inner {
+    /// With TLS, turns the queued plaintext into the bytes for the wire.
+    /// Only while nobody holds bytes, so records leave in order.
+    #[inline]
+    fn seal(&mut self) {
+        if self.tls.is_some() {
+            self.seal_tls();
+        }
+    }
+
+    /// Out of line so the plaintext `take`/`wake` stay as small as before.
+    #[cold]
+    #[inline(never)]
+    fn seal_tls(&mut self) {
+        if let Some(t) = self.tls.as_mut() {
+            if self.in_flight == 0 && (!self.buf.is_empty() || t.has_output()) {
+                t.seal(&mut self.buf);
+            }
+        }
+    }
 }
 
 impl Inner {
@@ -128,6 +154,7 @@ impl Outbox {
                 out_bytes: 0,
                 direct: None,
                 spare: Vec::new(),
+                tls: None,
             }),
             queued: AtomicBool::new(false),
             headers: AtomicBool::new(false),
@@ -193,6 +220,7 @@ impl Outbox {
     pub fn take(&self, spare: &mut Vec<u8>, waker: &Waker) -> Take {
         debug_assert!(spare.is_empty());
         let mut g = self.lock();
+        g.seal();
         match g.state {
             State::Closed => return Take::Closed,
             State::Draining if g.buf.is_empty() && g.in_flight == 0 => {
@@ -240,7 +268,21 @@ impl Outbox {
     /// Bytes queued or being written (what monitoring shows as pending).
     pub fn pending(&self) -> usize {
         let g = self.lock();
-        g.buf.len() + g.in_flight
+        g.buf.len() + g.in_flight + g.tls.as_ref().map_or(0, |t| t.held())
+    }
+
+    /// Starts TLS: from now on what is appended is encrypted on its way
+    /// out; what was queued before still goes out as it is, first.
+    pub(crate) fn start_tls(&self, config: Arc<rustls::ServerConfig>) -> Result<(), String> {
+        let mut g = self.lock();
+        let before = std::mem::take(&mut g.buf);
+        g.tls = Some(Box::new(tls::Session::new(config, before)?));
+        Ok(())
+    }
+
+    /// Runs `f` on the TLS session, if TLS has started.
+    pub(crate) fn with_tls<R>(&self, f: impl FnOnce(&mut tls::Session) -> R) -> Option<R> {
+        self.lock().tls.as_deref_mut().map(f)
     }
 
     /// Closes the outbox: with `flush`, what is queued is still written
@@ -300,6 +342,7 @@ impl Outbox {
         self.queued.store(false, Ordering::Release);
         let mut g = self.lock();
         if let Some(direct) = g.direct.clone() {
+            g.seal();
             if g.in_flight == 0 && !g.buf.is_empty() {
                 let spare = std::mem::take(&mut g.spare);
                 let data = std::mem::replace(&mut g.buf, spare);
@@ -308,7 +351,8 @@ impl Outbox {
                 let written = write_some(&*direct, &data);
                 g = self.lock();
                 self.settle_direct(&mut g, data, written);
-                if g.buf.is_empty() && g.state == State::Open {
+                let held = g.tls.as_ref().is_some_and(|t| t.has_output());
+                if g.buf.is_empty() && !held && g.state == State::Open {
                     return;
                 }
             }
@@ -328,7 +372,13 @@ impl Outbox {
         if g.state == State::Closed {
             return;
         }
-        if written < data.len() {
+        if written < data.len() && g.tls.is_some() {
+            // The buffer holds newer plaintext; the unwritten ciphertext
+            // goes back in front of whatever it will be sealed into.
+            if let Some(t) = g.tls.as_mut() {
+                t.unwrite(&data[written..]);
+            }
+        } else if written < data.len() {
             data.drain(..written);
             data.extend_from_slice(&g.buf);
             g.buf.clear();

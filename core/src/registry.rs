@@ -52,6 +52,10 @@ pub struct ClientInfo {
     /// Last measured round trip in nanoseconds (0: none yet).
     rtt: AtomicU64,
     subscriptions: AtomicU64,
+    /// Set once the client's TLS handshake completed.
+    tls: std::sync::OnceLock<crate::tls::TlsSummary>,
+    /// The client's certificates, when it sent some.
+    peer_certs: std::sync::OnceLock<Vec<crate::tls::PeerCert>>,
 }
 
 impl ClientInfo {
@@ -79,6 +83,15 @@ impl ClientInfo {
             last_activity: AtomicU64::new(0),
             rtt: AtomicU64::new(0),
             subscriptions: AtomicU64::new(0),
+            tls: std::sync::OnceLock::new(),
+            peer_certs: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn set_tls(&self, tls: crate::tls::TlsSummary, certs: Vec<crate::tls::PeerCert>) {
+        let _ = self.tls.set(tls);
+        if !certs.is_empty() {
+            let _ = self.peer_certs.set(certs);
         }
     }
 
@@ -145,6 +158,8 @@ impl ClientInfo {
             out_bytes,
             subscriptions: self.subscriptions.load(Ordering::Relaxed),
             meta: self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            tls: self.tls.get().copied(),
+            peer_certs: self.peer_certs.get().cloned().unwrap_or_default(),
             stop: None,
             closed_subs: Vec::new(),
         }
@@ -194,6 +209,10 @@ pub struct ClientSnapshot {
     pub subscriptions: u64,
     /// CONNECT metadata.
     pub meta: ClientMeta,
+    /// TLS version and suite, for TLS clients.
+    pub tls: Option<crate::tls::TlsSummary>,
+    /// The client's certificates (mutual TLS).
+    pub peer_certs: Vec<crate::tls::PeerCert>,
     /// For closed clients: when and why.
     pub stop: Option<(Instant, CloseReason)>,
     /// The subscriptions it had when it closed (closed clients only).

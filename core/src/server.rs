@@ -79,6 +79,8 @@ pub struct Server {
     /// What `$SYS.REQ.SERVER.<id>.RELOAD` runs (the host re-reads the
     /// configuration file; the core cannot).
     reload_hook: HookCell,
+    /// The client port's TLS configuration, installed by the host.
+    tls: crate::tls::TlsState,
 }
 
 #[derive(Default)]
@@ -139,6 +141,7 @@ impl Server {
             events: Default::default(),
             next_statsz: Mutex::new(None),
             reload_hook: HookCell::default(),
+            tls: crate::tls::TlsState::default(),
         })
     }
 
@@ -232,6 +235,12 @@ impl Server {
     /// The cluster routes.
     pub fn routes(&self) -> &crate::route::Routes {
         &self.routes
+    }
+
+    /// The client port's TLS configuration: the host installs it at
+    /// startup and on reload (see [`crate::tls`]).
+    pub fn tls(&self) -> &crate::tls::TlsState {
+        &self.tls
     }
 
     /// A new connection id (clients and routes share the sequence, as in
@@ -395,6 +404,9 @@ impl Server {
             port: self.port(),
             headers: !o.no_header_support,
             auth_required: o.info_auth_required(),
+            tls_required: o.tls_required(),
+            tls_verify: o.tls.as_ref().is_some_and(|t| t.verifies()),
+            tls_available: o.tls.is_some() && o.allow_non_tls,
             max_payload: account
                 .and_then(|a| self.accounts.get(a))
                 .and_then(|a| a.max_payload())

@@ -200,7 +200,6 @@ fn monitoring_logging_process() {
         "prof_port: 0",
         "prof_block_rate: 0",
         "no_sys_acc: false",
-        "allow_non_tls: true",
         "jetstream: false",
         "jetstream: disabled",
         "jetstream: \"DISABLE\"",
@@ -1039,5 +1038,85 @@ fn cluster_block() {
         ),
     ] {
         assert_eq!(error(text), want, "{text}");
+    }
+}
+
+#[test]
+fn tls_block() {
+    use natsd_core::tls::{HandshakeFirst, MinVersion, TlsOptions};
+    let base = "tls { cert_file: c.pem, key_file: k.pem";
+    let t = |extra: &str| {
+        opts(&format!("{base}\n{extra}\n}}"))
+            .tls
+            .expect("tls options")
+    };
+    assert_eq!(
+        t(""),
+        TlsOptions {
+            cert_file: "c.pem".into(),
+            key_file: "k.pem".into(),
+            ..TlsOptions::default()
+        }
+    );
+    assert_eq!(t("").timeout, Duration::from_secs(2));
+    assert_eq!(t("timeout: 5").timeout, Duration::from_secs(5));
+    assert_eq!(t("timeout: 0.5").timeout, Duration::from_millis(500));
+    assert_eq!(t("timeout: \"250ms\"").timeout, Duration::from_millis(250));
+    let v = t("ca_file: ca.pem, verify_and_map: true");
+    assert!(v.verify && v.verify_and_map && v.verifies());
+    for (text, want) in [
+        ("handshake_first: true", HandshakeFirst::On),
+        ("first: \"on\"", HandshakeFirst::On),
+        ("immediate: off", HandshakeFirst::Off),
+        (
+            "handshake_first: auto",
+            HandshakeFirst::Fallback(Duration::from_millis(50)),
+        ),
+        (
+            "handshake_first: \"300ms\"",
+            HandshakeFirst::Fallback(Duration::from_millis(300)),
+        ),
+    ] {
+        assert_eq!(t(text).handshake_first, want, "{text}");
+    }
+    assert_eq!(t("min_version: \"1.3\"").min_version, MinVersion::Tls13);
+    assert_eq!(
+        t("cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]").cipher_suites,
+        ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]
+    );
+    let o = opts(&format!("{base} }}\nallow_non_tls: true"));
+    assert!(o.allow_non_tls && !o.tls_required());
+    assert_eq!(o.effective_auth_timeout(), Duration::from_secs(3));
+    for (text, want) in [
+        (
+            "tls { key_file: k }",
+            "t.conf:1:1: missing 'cert_file' in TLS configuration",
+        ),
+        (
+            "tls {\n  cert_file: c\n  pinned_certs: []\n}",
+            "t.conf:3:3: not supported yet: tls.pinned_certs",
+        ),
+        (
+            "tls { cert_file: c, key_file: k, bogus: 1 }",
+            "t.conf:1:34: error parsing tls config, unknown field \"bogus\"",
+        ),
+        (
+            "tls { cert_file: c, key_file: k, min_version: \"1.1\" }",
+            "t.conf:1:34: unsupported TLS version: 1.1",
+        ),
+        (
+            "tls { cert_file: c, key_file: k, cipher_suites: [X] }",
+            "t.conf:1:34: unrecognized cipher X",
+        ),
+        (
+            "tls { cert_file: c, key_file: k, verify: true }",
+            "t.conf:1:1: tls: verify needs ca_file (natsd does not read the system's CA store)",
+        ),
+        (
+            "tls { cert_file: c, key_file: k, handshake_first: \"soon\" }",
+            "t.conf:1:34: field \"handshake_first\" value \"soon\" is invalid",
+        ),
+    ] {
+        assert_eq!(load(text).unwrap_err(), want, "{text}");
     }
 }

@@ -20,6 +20,7 @@ pub mod logfile;
 pub mod routes;
 pub mod signal;
 pub mod signals;
+pub mod tls;
 
 /// Every natsd binary allocates through mimalloc. The hot paths do not
 /// allocate per message, but subscribing does (the subscription, its
@@ -114,12 +115,20 @@ pub fn startup(runtime: &str) -> Arc<Server> {
         }
     };
     let opts = resolved.opts;
+    let tls_config = match tls::load(&opts) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{prog}: {e}");
+            std::process::exit(1);
+        }
+    };
     if let Err(e) = init_logger(&opts) {
         eprintln!("{prog}: {e}");
         std::process::exit(1);
     }
     let _ = CONFIG.set(resolved.config);
     let server = Server::new(opts, os_seed());
+    server.tls().install(tls_config);
     server.monitor().set_started(Instant::now(), unix_now());
     log::info!("Starting natsd ({runtime} runtime)");
     log::info!("  Version:  {NATSD_VERSION} (nats-server {COMPAT_VERSION} compatible)");
@@ -127,6 +136,7 @@ pub fn startup(runtime: &str) -> Arc<Server> {
     log::info!("  ID:       {}", server.id());
     started(&server);
     spawn_server_timers(&server);
+    tls::started(&server);
     server
 }
 

@@ -86,6 +86,12 @@ pub fn reload(server: &Server) -> Result<(), String> {
     if let Err(e) = config::validate(&new) {
         return fail(e);
     }
+    // New certificates apply to connections accepted from now on; a file
+    // that no longer reads refuses the whole reload.
+    let tls_config = match crate::tls::load(&new) {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string()),
+    };
     let old = server.options();
     match config::reload_diff(&old, &new) {
         Err(e) => fail(e),
@@ -95,6 +101,7 @@ pub fn reload(server: &Server) -> Result<(), String> {
             }
             crate::apply_logging(&new);
             server.reload(new);
+            server.tls().install(tls_config);
             log::info!("Reloaded server configuration ({})", loaded.digest);
             Ok(())
         }

@@ -121,6 +121,24 @@ fn build_natsd_binaries() -> Vec<ServerBin> {
     for b in NATSD_BINARIES {
         cmd.arg("-p").arg(b);
     }
+    // `cargo test` gives this process the test package's variables
+    // (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, ...). Build scripts that watch
+    // them (ring's does) would see them change between the outer build and
+    // this one and rebuild every time, ping-ponging with the next
+    // `cargo test`.
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || k.starts_with("CARGO_CRATE_")
+            || k.starts_with("CARGO_BIN_")
+            || k == "CARGO_PRIMARY_PACKAGE"
+            || k == "CARGO_TARGET_TMPDIR"
+            || k == "OUT_DIR"
+        {
+            cmd.env_remove(&key);
+        }
+    }
     // CARGO_TARGET_DIR (if set) is inherited, so the binaries land where this
     // test binary's own build put its artifacts.
     eprintln!("natsd-tests: building server binaries: {cmd:?}");
@@ -176,16 +194,29 @@ pub struct ServerProcess {
     stderr_path: PathBuf,
     /// The INFO line the readiness probe received.
     first_info: String,
+    /// Whether the readiness probe waits for a plaintext INFO (servers
+    /// with TLS `handshake_first` send none: the port accepting is enough).
+    probe_info: bool,
 }
 
 impl ServerProcess {
     /// Starts `BIN -a 127.0.0.1 -p PORT <extra>` on a free port.
     pub fn start(bin: &ServerBin, extra: &[&str]) -> ServerProcess {
+        Self::start_probing(bin, extra, true)
+    }
+
+    /// Like [`ServerProcess::start`], for servers that send no plaintext
+    /// INFO (TLS `handshake_first`): ready once the port accepts.
+    pub fn start_silent(bin: &ServerBin, extra: &[&str]) -> ServerProcess {
+        Self::start_probing(bin, extra, false)
+    }
+
+    fn start_probing(bin: &ServerBin, extra: &[&str], probe_info: bool) -> ServerProcess {
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let mut last_err = String::new();
         for _ in 0..5 {
             let port = free_port();
-            match Self::spawn(bin, &args, port) {
+            match Self::spawn(bin, &args, port, probe_info) {
                 Ok(p) => return p,
                 Err(e) => last_err = e,
             }
@@ -193,7 +224,12 @@ impl ServerProcess {
         panic!("[{bin}] could not start the server: {last_err}");
     }
 
-    fn spawn(bin: &ServerBin, args: &[String], port: u16) -> Result<ServerProcess, String> {
+    fn spawn(
+        bin: &ServerBin,
+        args: &[String],
+        port: u16,
+        probe_info: bool,
+    ) -> Result<ServerProcess, String> {
         let stderr_path = temp_path(&bin.name);
         let stderr = File::create(&stderr_path)
             .map_err(|e| format!("create {}: {e}", stderr_path.display()))?;
@@ -215,6 +251,7 @@ impl ServerProcess {
             child: Some(child),
             stderr_path,
             first_info: String::new(),
+            probe_info,
         };
         p.wait_ready()?;
         Ok(p)
@@ -244,6 +281,10 @@ impl ServerProcess {
                 &self.addr().parse().unwrap(),
                 Duration::from_millis(500),
             ) {
+                if !self.probe_info {
+                    let _ = s.shutdown(Shutdown::Both);
+                    return Ok(());
+                }
                 let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
                 let mut buf = Vec::new();
                 let mut byte = [0u8; 1];
@@ -310,7 +351,7 @@ impl ServerProcess {
         self.kill();
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            match Self::spawn(&self.bin, &self.args, self.port) {
+            match Self::spawn(&self.bin, &self.args, self.port, self.probe_info) {
                 Ok(mut p) => {
                     // Take over the new child; keep the old stderr file for diagnostics.
                     self.child = p.child.take();
@@ -789,6 +830,7 @@ impl ServerProcess {
                 child: Some(child),
                 stderr_path,
                 first_info: String::new(),
+                probe_info: true,
             };
             match p.wait_ready() {
                 Ok(()) => return p,

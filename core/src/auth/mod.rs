@@ -259,6 +259,33 @@ impl Authenticator {
         None
     }
 
+    /// True if `authorization.users` lists users (what `verify_and_map`
+    /// maps certificates to).
+    pub fn has_users(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    /// The first listed user whose name `matches`, without a password
+    /// check: the client proved who it is another way (`verify_and_map`:
+    /// its certificate). Users not admitting standard clients are skipped.
+    pub fn user_by_name(&self, matches: impl Fn(&str) -> bool) -> Option<Identity> {
+        let (name, u) = self
+            .users
+            .iter()
+            .find(|(n, u)| u.standard && matches(n.as_str()))?;
+        Some(Identity {
+            user: Some(name.clone()),
+            is_nkey: false,
+            perms: u.perms.clone(),
+            credentials: Credentials {
+                user: Some(name.clone()),
+                pass: Some(u.password.clone()),
+                ..Credentials::default()
+            },
+            account: u.account.clone(),
+        })
+    }
+
     /// A first operation other than CONNECT when `no_auth_user` names a
     /// user with a password: the client is bound to it (nats-server lets
     /// such clients skip CONNECT). `None` (also for an nkey no-auth user)

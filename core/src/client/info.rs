@@ -24,6 +24,15 @@ pub struct Info<'a> {
     /// Authentication needed.
     #[serde(skip_serializing_if = "is_false")]
     pub auth_required: bool,
+    /// Clients must use TLS.
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_required: bool,
+    /// Clients must present a certificate.
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    /// Clients may use TLS (`allow_non_tls`).
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_available: bool,
     /// Largest payload.
     pub max_payload: usize,
     /// Connection id.

@@ -15,7 +15,8 @@
 //! `file:line:col: not supported yet: <key>`, never silently ignored: the
 //! subsystems (`gateway`, `leafnodes`, `websocket`, `mqtt`, the parts of
 //! `cluster` listed in `cluster.rs` such as `cluster.tls`,
-//! `jetstream` unless disabled, `accounts`, `tls`, operator mode, …) and
+//! `jetstream` unless disabled, `accounts`, operator mode, …), the `tls`
+//! keys listed in `tls.rs` (`pinned_certs`, `ocsp_peer`, …) and
 //! `authorization.auth_callout` / `authorization.proxy_required`.
 //! `authorization { users, default_permissions }` (alias `permissions`)
 //! and `no_auth_user` are read as nats-server reads them, with its errors
@@ -45,7 +46,7 @@
 //!   outside -1…65535 is refused here rather than when listening.
 //! * Keys nats-server would accept and natsd accepts without storing,
 //!   because natsd already behaves that way: `no_system_account` (natsd has
-//!   no system account), `allow_non_tls` (natsd has no TLS), `jetstream:
+//!   no system account), `jetstream:
 //!   false`/`disabled`, `prof_port: 0`, `https_port: 0`, `syslog: false`.
 
 use std::collections::BTreeMap;
@@ -58,6 +59,7 @@ use super::{ConfigError, Loader};
 
 mod accounts;
 mod cluster;
+mod tls;
 use crate::options::{
     NkeyUser, Options, Permissions, ResponsePermission, SubjectPermission, User, WriteTimeout,
 };
@@ -137,7 +139,6 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Vec<Warning>, ConfigError>
 /// Top-level keys nats-server 2.14 knows that natsd refuses whatever their
 /// value (see the module docs).
 pub const NOT_SUPPORTED: &[&str] = &[
-    "tls",
     "ocsp",
     "ocsp_cache",
     "operator",
@@ -544,9 +545,8 @@ impl Applier<'_> {
             "no_system_account" | "no_system" | "no_sys_acc" => {
                 self.opts.no_system_account = boolean(e)?;
             }
-            "allow_non_tls" => {
-                boolean(e)?;
-            }
+            "allow_non_tls" => self.opts.allow_non_tls = boolean(e)?,
+            "tls" => self.tls(e)?,
             "accounts" => self.accounts(e)?,
             "mappings" | "maps" => self.global_mappings(e)?,
             "system_account" | "system" => {
@@ -1547,6 +1547,20 @@ fn fields(o: &Options, n: &Options) -> Vec<Field> {
             o.no_system_account.to_string(),
             n.no_system_account.to_string(),
         ),
+        f(
+            "TLSConfig",
+            "tls",
+            true,
+            o.tls.as_ref().map(|t| format!("{t:?}")).unwrap_or_default(),
+            n.tls.as_ref().map(|t| format!("{t:?}")).unwrap_or_default(),
+        ),
+        f(
+            "AllowNonTLS",
+            "allow_non_tls",
+            true,
+            o.allow_non_tls.to_string(),
+            n.allow_non_tls.to_string(),
+        ),
     ]
 }
 
@@ -1592,6 +1606,8 @@ pub fn reload_log_line(key: &str, new: &Options) -> String {
         "authorization.users" => "authorization users".to_string(),
         "authorization.nkeys" => "authorization nkey users".to_string(),
         "server_tags" => "tags".to_string(),
+        "tls" if new.tls.is_some() => "tls = enabled".to_string(),
+        "tls" => "tls = disabled".to_string(),
         "server_metadata" => "metadata".to_string(),
         "no_fast_producer_stall" if new.no_fast_producer_stall => {
             "fast producers will not be stalled".to_string()

@@ -104,6 +104,14 @@ struct ConnInfo {
     lang: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     version: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    tls_version: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    tls_cipher_suite: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tls_peer_certs: Vec<PeerCertJson>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_first: bool,
     #[serde(skip_serializing_if = "String::is_empty")]
     authorized_user: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -114,6 +122,17 @@ struct ConnInfo {
     subscriptions_list_detail: Vec<SubDetail>,
     #[serde(skip_serializing_if = "String::is_empty")]
     name_tag: String,
+}
+
+/// One client certificate in `tls_peer_certs` (`auth=true` only).
+#[derive(Serialize)]
+struct PeerCertJson {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    subject: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    spki_sha256: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    cert_sha256: String,
 }
 
 /// One subscription as `/connz?subs=detail` and `/subsz?subs=1` show it.
@@ -362,6 +381,10 @@ fn conn_info(
         name: c.meta.name.clone(),
         lang: c.meta.lang.clone(),
         version: c.meta.version.clone(),
+        tls_version: c.tls.map_or("", |t| t.version),
+        tls_cipher_suite: c.tls.map_or("", |t| t.cipher_suite),
+        tls_peer_certs: Vec::new(),
+        tls_first: c.tls.is_some_and(|t| t.first),
         authorized_user: String::new(),
         account: String::new(),
         subscriptions_list: Vec::new(),
@@ -402,6 +425,15 @@ fn conn_info(
         }
     }
     if auth {
+        info.tls_peer_certs = c
+            .peer_certs
+            .iter()
+            .map(|p| PeerCertJson {
+                subject: p.subject.clone(),
+                spki_sha256: p.spki_sha256.clone(),
+                cert_sha256: p.cert_sha256.clone(),
+            })
+            .collect();
         info.authorized_user = c.meta.user.clone().unwrap_or_default();
         if account != "$G" {
             info.account = account.clone();

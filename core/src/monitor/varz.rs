@@ -63,6 +63,10 @@ struct Varz<'a> {
     port: u16,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     auth_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_verify: bool,
     max_connections: usize,
     #[serde(skip_serializing_if = "is_zero")]
     max_subscriptions: usize,
@@ -174,6 +178,8 @@ pub(super) fn varz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
         host: &o.host,
         port: server.port(),
         auth_required: o.auth_required(),
+        tls_required: o.tls_required(),
+        tls_verify: o.tls.as_ref().is_some_and(|t| t.verifies()),
         max_connections: o.max_connections,
         max_subscriptions: o.max_subscriptions,
         ping_interval: o.ping_interval.as_nanos() as u64,
@@ -192,7 +198,11 @@ pub(super) fn varz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
         mqtt: Empty {},
         websocket: Empty {},
         jetstream: Empty {},
-        tls_timeout: 2.0,
+        tls_timeout: o
+            .tls
+            .as_ref()
+            .map_or(crate::tls::DEFAULT_TIMEOUT, |t| t.timeout)
+            .as_secs_f64(),
         write_deadline: o.write_deadline.as_nanos() as u64,
         start: start_text.clone(),
         now: cx.now_text(),
