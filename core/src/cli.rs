@@ -151,6 +151,7 @@ enum Flag {
     Pass,
     Auth,
     HttpPort,
+    HttpsPort,
     PidFile,
     LogFile,
     LogSizeLimit,
@@ -224,6 +225,8 @@ const FLAGS: &[(&str, Flag)] = &[
     ("auth", Flag::Auth),
     ("m", Flag::HttpPort),
     ("http_port", Flag::HttpPort),
+    ("ms", Flag::HttpsPort),
+    ("https_port", Flag::HttpsPort),
     ("h", Flag::Help),
     ("help", Flag::Help),
     ("v", Flag::Version),
@@ -233,8 +236,6 @@ const FLAGS: &[(&str, Flag)] = &[
 /// Flags nats-server has that natsd does not implement yet: refused by name
 /// rather than silently ignored.
 const NOT_YET: &[&str] = &[
-    "ms",
-    "https_port",
     "s",
     "syslog",
     "r",
@@ -346,6 +347,14 @@ fn set(opts: &mut Options, flag: Flag, name: &str, value: &str) -> Result<(), Cl
         // nats-server: 0 leaves monitoring off, -1 picks a free port.
         Flag::HttpPort => {
             opts.http_port = match int()? {
+                0 => None,
+                -1 => Some(0),
+                p @ 1..=65535 => Some(p as u16),
+                _ => return Err(invalid_value(name, value)),
+            }
+        }
+        Flag::HttpsPort => {
+            opts.https_port = match int()? {
                 0 => None,
                 -1 => Some(0),
                 p @ 1..=65535 => Some(p as u16),
@@ -596,6 +605,7 @@ Server Options:
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
     -m, --http_port <port>           Use port for http monitoring
+    -ms,--https_port <port>          Use port for https monitoring
     -c, --config <file>              Configuration file
     -t                               Test configuration and exit
     -sl,--signal <signal>[=<pid>]    Send signal to natsd process (ldm, stop, quit, term, reopen, reload)
@@ -639,7 +649,7 @@ Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
-Not supported yet (refused): -ms/--https_port, -s/--syslog, -r/--remote_syslog,
+Not supported yet (refused): -s/--syslog, -r/--remote_syslog,
 JetStream (-js, -sd) and profiling (--profile) flags.
 ";
 

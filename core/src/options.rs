@@ -106,6 +106,9 @@ pub struct Options {
     pub http_host: String,
     /// Monitoring port (`-m`): `None` is off, `Some(0)` a free port.
     pub http_port: Option<u16>,
+    /// `https_port` / `-ms`: monitoring over TLS (the `tls` block's
+    /// certificate); as `http_port`.
+    pub https_port: Option<u16>,
     /// Prefix of every monitoring path (`http_base_path`).
     pub http_base_path: String,
     /// `cluster { … }` and the cluster flags; `None`: no cluster block.
@@ -175,6 +178,7 @@ impl Default for Options {
             logtime: true,
             http_host: String::new(),
             http_port: None,
+            https_port: None,
             http_base_path: String::new(),
             cluster: None,
             accounts: Vec::new(),

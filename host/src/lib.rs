@@ -16,6 +16,7 @@ use natsd_core::{Options, Server};
 
 pub mod config;
 pub mod files;
+mod https;
 pub mod logfile;
 pub mod routes;
 pub mod signal;
@@ -135,6 +136,10 @@ pub fn startup(runtime: &str) -> Arc<Server> {
     log::info!("  Name:     {}", server.name());
     log::info!("  ID:       {}", server.id());
     started(&server);
+    if let Err(e) = https::start(&server) {
+        log::error!("{e}");
+        std::process::exit(1);
+    }
     spawn_server_timers(&server);
     tls::started(&server);
     server

@@ -834,3 +834,62 @@ fn cipher_suites_and_min_version() {
         });
     });
 }
+
+/// A GET over TLS to the monitoring port, trusting `pki`'s CA.
+fn https_get(port: u16, pki: &Pki, target: &str) -> String {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("https connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(pem_body(&std::fs::read(pki.ca()).unwrap()).into())
+        .expect("CA");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap())
+        .expect("client connection");
+    let mut tls = rustls::StreamOwned::new(conn, &mut tcp);
+    tls.write_all(format!("GET {target} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .expect("https write");
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `https_port` (`-ms`): the monitoring endpoints over TLS with the client
+/// certificate; without a `tls` block the server refuses to start with
+/// nats-server's fatal line.
+#[test]
+fn https_monitoring() {
+    for_each_server(|bin| {
+        let pki = Pki::new("https");
+        let conf = pki.tls_conf("", "");
+        let https = free_port();
+        let _srv = ServerProcess::start(bin, &["-c", path(&conf), "-ms", &https.to_string()]);
+        let answer = https_get(https, &pki, "/varz");
+        assert!(
+            answer.starts_with("HTTP/1.0 200 OK\r\n"),
+            "[{bin}] {answer}"
+        );
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let varz: serde_json::Value = serde_json::from_str(body).expect("varz JSON");
+        assert_eq!(varz["https_port"], https, "[{bin}] {varz}");
+        assert_eq!(varz["tls_required"], true, "[{bin}]");
+
+        let out = std::process::Command::new(&bin.path)
+            .args(["-a", "127.0.0.1", "-p", &free_port().to_string()])
+            .args(["-ms", &free_port().to_string()])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "[{bin}] https without tls");
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("Can't start monitoring: TLS cert and key required for HTTPS"),
+            "[{bin}] {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}

@@ -23,7 +23,7 @@
 //! (`Expected permissions to be a map/struct, got 5`, `Duplicate user "a"
 //! detected`, …). Options whose value would need something natsd lacks
 //! are refused only when set to such a value: `syslog: true`,
-//! `remote_syslog`, `prof_port`, `prof_block_rate`, `https`/`https_port`,
+//! `remote_syslog`, `prof_port`, `prof_block_rate`, `https` (host:port),
 //! `proxy_protocol: true`, `write_timeout: retry`, a user's
 //! `proxy_required: true`.
 //!
@@ -503,11 +503,7 @@ impl Applier<'_> {
                 self.opts.http_port = monitor_port(e, port)?;
             }
             "http_port" | "monitor_port" => self.opts.http_port = monitor_port(e, int(e)?)?,
-            "https_port" => {
-                if int(e)? != 0 {
-                    return Err(not_supported(e, &e.key));
-                }
-            }
+            "https_port" => self.opts.https_port = monitor_port(e, int(e)?)?,
             "http_base_path" => self.opts.http_base_path = string(e)?.to_string(),
             "debug" => self.opts.debug = boolean(e)?,
             "trace" => self.opts.trace = boolean(e)?,
@@ -1355,6 +1351,13 @@ fn fields(o: &Options, n: &Options) -> Vec<Field> {
             false,
             go_http_port(o.http_port),
             go_http_port(n.http_port),
+        ),
+        f(
+            "HTTPSPort",
+            "https_port",
+            false,
+            go_http_port(o.https_port),
+            go_http_port(n.https_port),
         ),
         f(
             "HTTPBasePath",

@@ -187,7 +187,7 @@ pub(super) fn varz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
         http_host: o.effective_http_host(),
         http_port: state.http_port().or(o.http_port).unwrap_or(0),
         http_base_path: &o.http_base_path,
-        https_port: 0,
+        https_port: o.https_port.unwrap_or(0),
         auth_timeout: o.effective_auth_timeout().as_secs_f64(),
         max_control_line: o.max_control_line,
         max_payload: o.max_payload,
