@@ -207,6 +207,8 @@ fn monitoring_logging_process() {
         assert_eq!(opts(same), Options::default(), "{same}");
     }
     assert!(opts("no_system_account: true").no_system_account);
+    assert_eq!(opts("https_port: 8222").https_port, Some(8222));
+    assert_eq!(opts("https_port: -1").https_port, Some(0));
 }
 
 #[test]
@@ -487,7 +489,6 @@ fn refused_by_name() {
         ("remote_syslog: \"udp://localhost:514\"", "remote_syslog"),
         ("prof_port: 65432", "prof_port"),
         ("prof_block_rate: 5", "prof_block_rate"),
-        ("https_port: 8222", "https_port"),
         ("proxy_protocol: true", "proxy_protocol"),
         ("jetstream: true", "jetstream"),
         ("jetstream: enabled", "jetstream"),
