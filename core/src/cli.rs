@@ -345,20 +345,18 @@ fn set(opts: &mut Options, flag: Flag, name: &str, value: &str) -> Result<(), Cl
         Flag::Pass => opts.password = Some(value.to_string()),
         Flag::Auth => opts.token = Some(value.to_string()),
         // nats-server: 0 leaves monitoring off, -1 picks a free port.
-        Flag::HttpPort => {
-            opts.http_port = match int()? {
+        Flag::HttpPort | Flag::HttpsPort => {
+            // 0: off, -1: a random port.
+            let port = match int()? {
                 0 => None,
                 -1 => Some(0),
                 p @ 1..=65535 => Some(p as u16),
                 _ => return Err(invalid_value(name, value)),
-            }
-        }
-        Flag::HttpsPort => {
-            opts.https_port = match int()? {
-                0 => None,
-                -1 => Some(0),
-                p @ 1..=65535 => Some(p as u16),
-                _ => return Err(invalid_value(name, value)),
+            };
+            if flag == Flag::HttpPort {
+                opts.http_port = port;
+            } else {
+                opts.https_port = port;
             }
         }
         Flag::PidFile => opts.pid_file = value.to_string(),

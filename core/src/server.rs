@@ -170,9 +170,9 @@ impl Server {
     /// Runs the server-wide timers that are due: publishes the periodic
     /// statistics to the system account.
     pub fn handle_timeout(&self, now: Instant) {
-        let Some(sys) = self.accounts.system() else {
+        if self.accounts.system().is_none() {
             return;
-        };
+        }
         {
             let mut next = self.next_statsz.lock().unwrap_or_else(|e| e.into_inner());
             match *next {
@@ -182,15 +182,7 @@ impl Server {
         }
         let (subject, payload) = crate::system::statsz_event(self, now);
         let mut wake = Vec::new();
-        crate::deliver::publish_internal(
-            self,
-            sys,
-            subject.as_bytes(),
-            &payload,
-            now,
-            &mut wake,
-            &self.events,
-        );
+        self.publish_system(&subject, &payload, now, &mut wake);
         for o in wake {
             o.wake();
         }
@@ -205,19 +197,33 @@ impl Server {
         now: Instant,
         wake: &mut Vec<Arc<crate::outbox::Outbox>>,
     ) {
-        let Some(sys) = self.accounts.system() else {
+        if self.accounts.system().is_none() {
             return;
-        };
+        }
         let (subject, payload) = crate::system::client_event(self, info, now, closed);
-        crate::deliver::publish_internal(
-            self,
-            sys,
-            subject.as_bytes(),
-            &payload,
-            now,
-            wake,
-            &self.events,
-        );
+        self.publish_system(&subject, &payload, now, wake);
+    }
+
+    /// Publishes a message the server originates into the system account
+    /// (its subscribers and routes).
+    fn publish_system(
+        &self,
+        subject: &str,
+        payload: &[u8],
+        now: Instant,
+        wake: &mut Vec<Arc<crate::outbox::Outbox>>,
+    ) {
+        if let Some(sys) = self.accounts.system() {
+            crate::deliver::publish_internal(
+                self,
+                sys,
+                subject.as_bytes(),
+                payload,
+                now,
+                wake,
+                &self.events,
+            );
+        }
     }
 
     /// The next `seq` for a `$SYS` message.

@@ -262,25 +262,20 @@ struct Client {
 
 impl Client {
     fn connect(port: u16, name: &str) -> Client {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_nodelay(true).unwrap();
-        let mut c = Client {
-            s,
-            buf: Vec::new(),
-            msgs: Vec::new(),
-            info: Value::Null,
-            name: name.into(),
-            probes: 0,
-        };
-        c.send(
-            "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1}\r\n",
-        );
-        c.flush();
-        c
+        Client::connect_with(port, name, "")
     }
 
     /// Connects as `user` (password `pass`).
     fn connect_as(port: u16, name: &str, user: &str, pass: &str) -> Client {
+        Client::connect_with(
+            port,
+            name,
+            &format!(",\"user\":\"{user}\",\"pass\":\"{pass}\""),
+        )
+    }
+
+    /// Connects with `fields` added to the CONNECT JSON.
+    fn connect_with(port: u16, name: &str, fields: &str) -> Client {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_nodelay(true).unwrap();
         let mut c = Client {
@@ -292,7 +287,7 @@ impl Client {
             probes: 0,
         };
         c.send(&format!(
-            "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1,\"user\":\"{user}\",\"pass\":\"{pass}\"}}\r\n"
+            "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1{fields}}}\r\n"
         ));
         c.flush();
         c

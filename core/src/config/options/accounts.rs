@@ -61,14 +61,7 @@ impl Applier<'_> {
                                     &format!("accounts.{}", x.key),
                                 ));
                             }
-                            _ => {
-                                if !x.used_as_variable {
-                                    return Err(err(
-                                        x,
-                                        format!("unknown field {}", gofmt::quote(&x.key)),
-                                    ));
-                                }
-                            }
+                            _ => unknown(x)?,
                         }
                     }
                     list.push(acc);
@@ -138,6 +131,15 @@ fn limits(e: &Entry) -> Result<crate::options::AccountLimits, ConfigError> {
         *field = super::int(x)?;
     }
     Ok(l)
+}
+
+/// A key nats-server does not know here is an error, unless the entry only
+/// defines a variable.
+fn unknown(x: &Entry) -> Result<(), ConfigError> {
+    if x.used_as_variable {
+        return Ok(());
+    }
+    Err(err(x, format!("unknown field {}", gofmt::quote(&x.key))))
 }
 
 fn account_named(name: &str, pos: &Pos) -> Result<AccountOptions, ConfigError> {
@@ -240,11 +242,7 @@ fn exports(e: &Entry) -> Result<Vec<Export>, ConfigError> {
                 "latency" | "account_token_position" | "allow_trace" => {
                     return Err(super::not_supported(y, &format!("exports.{}", y.key)));
                 }
-                _ => {
-                    if !y.used_as_variable {
-                        return Err(err(y, format!("unknown field {}", gofmt::quote(&y.key))));
-                    }
-                }
+                _ => unknown(y)?,
             }
         }
         if !kind_seen {
@@ -289,14 +287,7 @@ fn imports(e: &Entry) -> Result<Vec<Import>, ConfigError> {
                         match z.key.to_ascii_lowercase().as_str() {
                             "account" => imp.account = string(z)?.to_string(),
                             "subject" => imp.subject = string(z)?.to_string(),
-                            _ => {
-                                if !z.used_as_variable {
-                                    return Err(err(
-                                        z,
-                                        format!("unknown field {}", gofmt::quote(&z.key)),
-                                    ));
-                                }
-                            }
+                            _ => unknown(z)?,
                         }
                     }
                     if imp.account.is_empty() || imp.subject.is_empty() {
@@ -308,11 +299,7 @@ fn imports(e: &Entry) -> Result<Vec<Import>, ConfigError> {
                 "share" | "allow_trace" => {
                     return Err(super::not_supported(y, &format!("imports.{}", y.key)));
                 }
-                _ => {
-                    if !y.used_as_variable {
-                        return Err(err(y, format!("unknown field {}", gofmt::quote(&y.key))));
-                    }
-                }
+                _ => unknown(y)?,
             }
         }
         if !kind_seen {
@@ -379,14 +366,7 @@ fn mappings(e: &Entry) -> Result<Vec<Mapping>, ConfigError> {
                             "cluster" => {
                                 return Err(super::not_supported(y, "mappings.cluster"));
                             }
-                            _ => {
-                                if !y.used_as_variable {
-                                    return Err(err(
-                                        y,
-                                        format!("unknown field {}", gofmt::quote(&y.key)),
-                                    ));
-                                }
-                            }
+                            _ => unknown(y)?,
                         }
                     }
                     if !(0..=100).contains(&weight) {
