@@ -561,6 +561,7 @@ impl Connection {
                 .stats()
                 .slow_consumers
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.account.note_slow_consumer();
         }
         if self.state != State::Closed {
             self.outbox.close(reason, false);
@@ -1063,6 +1064,7 @@ impl Connection {
                 .stats()
                 .slow_consumers
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.account.note_slow_consumer();
         }
         let own = self.outbox.clone();
         self.mark_wake(&own);

@@ -78,6 +78,7 @@ impl Deliverer<'_> {
                     .stats()
                     .slow_consumers
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.account.note_slow_consumer();
                 log::info!(
                     "cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
                     sub.cid(),

@@ -344,3 +344,26 @@ fn account_limits() {
         .unwrap_err()
         .ends_with("Unknown field \"bogus\" parsing account limits"));
 }
+
+#[test]
+fn slow_consumers_are_counted_in_their_account() {
+    let mut sim = Sim::new(
+        load(
+            "max_pending: 16KB\nmax_payload: 1KB\naccounts { A: { users: [{user: a, password: a}] }, B: { users: [{user: b, password: b}] } }",
+        )
+        .unwrap(),
+    );
+    let slow = login(&mut sim, "a", "a");
+    sim.send(slow, b"SUB data 1\r\n");
+    sim.clients[slow].reading = false;
+    let p = login(&mut sim, "a", "a");
+    for _ in 0..300 {
+        sim.send(
+            p,
+            &[b"PUB data 100\r\n".as_slice(), &[b'x'; 100], b"\r\n"].concat(),
+        );
+    }
+    assert!(sim.clients[slow].conn.is_closed());
+    let slow_of = |name: &str| sim.server.accounts().get(name).unwrap().slow_consumers();
+    assert_eq!((slow_of("A"), slow_of("B"), slow_of("$G")), (1, 0, 0));
+}

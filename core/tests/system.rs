@@ -274,3 +274,43 @@ fn kick_and_lame_duck_one_client() {
     let v = json(&request(&mut sim, sys, &format!("$SYS.REQ.SERVER.{id}.RELOAD"), "")[0]);
     assert_eq!(v["error"]["code"], 500);
 }
+
+#[test]
+fn periodic_statsz_every_ten_seconds() {
+    let mut sim = sim();
+    let sys = login(&mut sim, "sys", "s");
+    sim.send(sys, b"SUB $SYS.SERVER.*.STATSZ 1\r\nPING\r\n");
+    assert_eq!(sim.ops_new(sys), vec![ServerOp::Pong]);
+    let t0 = sim.now;
+    let due = sim
+        .server
+        .poll_timeout(t0)
+        .expect("a system account has timers");
+    assert_eq!(due - t0, std::time::Duration::from_secs(10));
+    sim.server
+        .handle_timeout(t0 + std::time::Duration::from_secs(5));
+    sim.drain_all();
+    assert!(sim.ops_new(sys).is_empty(), "nothing before it is due");
+    sim.server.handle_timeout(due);
+    sim.drain_all();
+    let ops = sim.ops_new(sys);
+    let [ServerOp::Msg {
+        subject, payload, ..
+    }] = ops.as_slice()
+    else {
+        panic!("{ops:?}")
+    };
+    assert!(subject.starts_with("$SYS.SERVER.") && subject.ends_with(".STATSZ"));
+    let v: Value = serde_json::from_slice(payload).unwrap();
+    assert_eq!(v["statsz"]["connections"], 1);
+    assert_eq!(
+        sim.server.poll_timeout(due).unwrap() - due,
+        std::time::Duration::from_secs(10)
+    );
+    // No system account, no timers.
+    let o = Options {
+        no_system_account: true,
+        ..Options::default()
+    };
+    assert!(Sim::new(o).server.poll_timeout(t0).is_none());
+}

@@ -44,6 +44,8 @@ pub struct Account {
     /// Subscriptions the server itself holds in the index (import
     /// carriers), which client limits do not count.
     carriers: std::sync::atomic::AtomicUsize,
+    /// Slow consumers among the account's clients (`/accstatz`).
+    slow_consumers: AtomicU64,
 }
 
 /// The `limits` in force (`None`: unlimited).
@@ -88,7 +90,18 @@ impl Account {
             limits: Limits::default(),
             conns: Default::default(),
             carriers: Default::default(),
+            slow_consumers: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a slow consumer in this account.
+    pub fn note_slow_consumer(&self) {
+        self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Slow consumers counted so far.
+    pub fn slow_consumers(&self) -> u64 {
+        self.slow_consumers.load(Ordering::Relaxed)
     }
 
     /// Takes a connection slot; false when `limits.max_connections` is

@@ -361,14 +361,7 @@ pub(super) fn accstatz(cx: &Ctx<'_>) -> Result<Reply, Reply> {
         {
             t.add(c);
         }
-        let slow = if view.name == crate::account::GLOBAL {
-            server
-                .stats()
-                .slow_consumers
-                .load(std::sync::atomic::Ordering::Relaxed)
-        } else {
-            0
-        };
+        let slow = view.account.as_ref().map_or(0, |a| a.slow_consumers());
         out.account_statz.push(AccountStat {
             acc: view.name.clone(),
             name: view.name.clone(),
