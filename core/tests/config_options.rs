@@ -1039,3 +1039,15 @@ fn cluster_block() {
         assert_eq!(error(text), want, "{text}");
     }
 }
+
+/// Found by the `config` fuzz target: a `%` right before a multi-byte
+/// character in a route URL's user or password panicked (the escape's hex
+/// digits were sliced out of the text inside that character).
+#[test]
+fn route_url_percent_before_multibyte_character() {
+    let o = opts("cluster {\n  port: 6222\n  routes: [\"nats://u%é:p%4é@h:6222\"]\n}\n");
+    let r = &o.cluster.unwrap().routes[0];
+    assert_eq!(r.user.as_deref(), Some("u%é"));
+    assert_eq!(r.password.as_deref(), Some("p%4é"));
+    assert_eq!((r.host.as_str(), r.port), ("h", 6222));
+}
