@@ -1051,3 +1051,13 @@ fn route_url_percent_before_multibyte_character() {
     assert_eq!(r.password.as_deref(), Some("p%4é"));
     assert_eq!((r.host.as_str(), r.port), ("h", 6222));
 }
+
+/// Found by the `config` fuzz target: a duration with many zeros after the
+/// dot overflowed in the Go duration parser (a panic with overflow checks,
+/// a wrong value without).
+#[test]
+fn duration_with_a_long_zero_fraction() {
+    let zeros = "0".repeat(80);
+    let o = opts(&format!("write_deadline: \"3.{zeros}4s\"\n"));
+    assert_eq!(o.write_deadline, secs(3));
+}
