@@ -1121,3 +1121,25 @@ fn tls_block() {
         assert_eq!(load(text).unwrap_err(), want, "{text}");
     }
 }
+
+/// Found by the `config` fuzz target: a `%` right before a multi-byte
+/// character in a route URL's user or password panicked (the escape's hex
+/// digits were sliced out of the text inside that character).
+#[test]
+fn route_url_percent_before_multibyte_character() {
+    let o = opts("cluster {\n  port: 6222\n  routes: [\"nats://u%é:p%4é@h:6222\"]\n}\n");
+    let r = &o.cluster.unwrap().routes[0];
+    assert_eq!(r.user.as_deref(), Some("u%é"));
+    assert_eq!(r.password.as_deref(), Some("p%4é"));
+    assert_eq!((r.host.as_str(), r.port), ("h", 6222));
+}
+
+/// Found by the `config` fuzz target: a duration with many zeros after the
+/// dot overflowed in the Go duration parser (a panic with overflow checks,
+/// a wrong value without).
+#[test]
+fn duration_with_a_long_zero_fraction() {
+    let zeros = "0".repeat(80);
+    let o = opts(&format!("write_deadline: \"3.{zeros}4s\"\n"));
+    assert_eq!(o.write_deadline, secs(3));
+}

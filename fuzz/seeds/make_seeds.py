@@ -185,6 +185,12 @@ include 'dir/inner.conf'
     "error_duration": b"port: 1m30s\n",
     "error_unclosed": b"a: [1, 2\nb: {\n",
     "error_env": b"x: $BAD\ny: $UNSET\n",
+    # Found by this target: bare-only keys (both quotes) per depth.
+    "regression_bare_only_keys": b"]a\"b'c: 1\n}a\"b'c = 2\nm { {a\"b'c: 4, [x\"'y: 5 }\n",
+    # Found by this target: a percent escape before a multi-byte character.
+    "regression_route_url_percent": "cluster {\n  port: 6222\n  routes: [\"nats://u%\u00e9:p%4\u00e9@h:6222\"]\n}\n".encode(),
+    # Found by this target: a duration fraction with many leading zeros.
+    "regression_long_fraction": b'write_deadline: "3.' + b"0" * 80 + b'4s"\n',
     "json_wrapped": b'{\n  "port": 4222,\n  "server_name": $SERVER_NAME,\n  include params.conf;\n}\n',
 }
 

@@ -50,7 +50,9 @@ pub fn parse_duration(orig: &str) -> Result<i128, String> {
         }
         s = &s[digits..];
         // The fraction: digits beyond what fits are consumed and ignored.
-        let (mut frac, mut scale, mut post) = (0u128, 1u128, false);
+        // The scale is a float, as in Go: leading zeros keep `frac` at 0
+        // while the scale grows past any integer (`0.000…0004s`).
+        let (mut frac, mut scale, mut post) = (0u128, 1f64, false);
         if let Some(rest) = s.strip_prefix('.') {
             let n = rest.bytes().take_while(u8::is_ascii_digit).count();
             post = n > 0;
@@ -65,7 +67,7 @@ pub fn parse_duration(orig: &str) -> Result<i128, String> {
                     continue;
                 }
                 frac = next;
-                scale *= 10;
+                scale *= 10.0;
             }
             s = &rest[n..];
         }
@@ -101,7 +103,7 @@ pub fn parse_duration(orig: &str) -> Result<i128, String> {
         }
         v *= per;
         if frac > 0 {
-            v += (frac as f64 * (per as f64 / scale as f64)) as u128;
+            v += (frac as f64 * (per as f64 / scale)) as u128;
             if v > LIMIT {
                 return Err(invalid());
             }
@@ -274,6 +276,19 @@ mod tests {
             parse_duration("-2562047h47m16.854775808s"),
             Ok(i64::MIN as i128)
         );
+    }
+
+    /// Found by the `config` fuzz target: many leading zeros in a
+    /// fraction overflowed the integer scale (a panic with overflow checks).
+    #[test]
+    fn long_zero_fractions() {
+        let zeros = "0".repeat(60);
+        assert_eq!(parse_duration(&format!("0.{zeros}4s")), Ok(0));
+        assert_eq!(
+            parse_duration(&format!("1.{zeros}9h")),
+            Ok(3_600_000_000_000)
+        );
+        assert_eq!(parse_duration(&format!("2.5{zeros}ms")), Ok(2_500_000));
     }
 
     #[test]

@@ -189,9 +189,12 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
+        // Hex digits are read as bytes: a `%` before a multi-byte character
+        // must not slice the text inside that character.
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(hi), Some(lo)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
                 i += 3;
                 continue;
             }
@@ -224,5 +227,15 @@ mod tests {
             RouteUrl::from_host_port("10.0.0.1", 5).raw,
             "nats-route://10.0.0.1:5/"
         );
+    }
+
+    #[test]
+    fn percent_escapes_next_to_multibyte_characters() {
+        assert_eq!(percent_decode("a%é"), "a%é");
+        assert_eq!(percent_decode("%4é"), "%4é");
+        assert_eq!(percent_decode("%41%42%"), "AB%");
+        assert_eq!(percent_decode("%+1"), "%+1");
+        assert_eq!(percent_decode("é%41"), "éA");
+        assert_eq!(percent_decode("%€x"), "%€x");
     }
 }
