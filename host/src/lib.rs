@@ -23,14 +23,6 @@ pub mod signal;
 pub mod signals;
 pub mod tls;
 
-/// Every natsd binary allocates through mimalloc. The hot paths do not
-/// allocate per message, but subscribing does (the subscription, its
-/// strings, trie nodes): with glibc's allocator 100 000 SUBs spent about
-/// half their time in malloc and free; mimalloc roughly halves the cost
-/// per SUB (docs/performance.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// This program's name as nats-server uses its own in messages
 /// (`<name>: configuration file x is valid (…)`): the file name it was
 /// started as.
