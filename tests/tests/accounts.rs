@@ -300,8 +300,19 @@ fn kick_and_reload_through_sys() {
         );
         assert!(v.get("error").is_none(), "[{bin}] {v}");
         assert_eq!(carol.read_to_close(), b"", "[{bin}] kicked without a word");
-        let closed = http_get(http, &format!("/connz?state=closed&cid={cid}"));
-        assert_eq!(closed["connections"][0]["reason"], "Kicked", "[{bin}]");
+        // The socket closes first; the closed-connection entry follows
+        // once the connection's owner has torn it down (async-std: the
+        // reader task, woken by the EOF the writer's shutdown causes).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let reason = loop {
+            let closed = http_get(http, &format!("/connz?state=closed&cid={cid}"));
+            let reason = closed["connections"][0]["reason"].clone();
+            if !reason.is_null() || std::time::Instant::now() > deadline {
+                break reason;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(reason, "Kicked", "[{bin}]");
         let v = ask(
             format!("$SYS.REQ.SERVER.{id}.KICK"),
             "{\"cid\":999999}".into(),
