@@ -307,7 +307,10 @@ impl Client {
                 }
                 Ok(n) => {
                     self.conn.receive(&buf[..n], Instant::now());
-                    if self.conn.is_closed() {
+                    // A read that did not fill the buffer emptied the
+                    // socket: stop here instead of paying a read that only
+                    // says WouldBlock. Data arriving later is a new edge.
+                    if self.conn.is_closed() || n < buf.len() {
                         return false;
                     }
                 }

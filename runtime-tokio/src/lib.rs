@@ -12,7 +12,7 @@
 
 use std::cell::RefCell;
 use std::future::poll_fn;
-use std::io;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use std::task::{Context, Poll};
 
 use natsd_core::route::DialError;
 use natsd_core::{CloseReason, Outbox, Server, Session, Take};
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
@@ -130,8 +131,8 @@ async fn serve_all(server: Arc<Server>, workers: Workers) -> io::Result<()> {
                     .and_then(|()| TcpStream::from_std(stream));
                 match stream {
                     Ok(stream) => {
-                        let conn = server.dial_route(&req, peer, Instant::now().into_std());
-                        serve(server, stream, conn).await;
+                        let mut conn = server.dial_route(&req, peer, Instant::now().into_std());
+                        serve(server, stream, &mut conn).await;
                     }
                     Err(e) => server.routes().dial_failed(
                         &req,
@@ -167,10 +168,14 @@ async fn accept_loop<S, F>(
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let conn = make(peer);
+                // The task owns `conn` and `serve` borrows it: a connection
+                // moved into `serve` would take room twice in the task
+                // (captured, then inside the inner future) for its life.
+                let mut conn = make(peer);
                 let worker = workers.pick();
                 if workers.handles.len() == 1 {
-                    tokio::spawn(serve(server.clone(), stream, conn));
+                    let server = server.clone();
+                    tokio::spawn(async move { serve(server, stream, &mut conn).await });
                     continue;
                 }
                 // The socket moves to the worker's own I/O driver.
@@ -179,7 +184,7 @@ async fn accept_loop<S, F>(
                         let server = server.clone();
                         worker.spawn(async move {
                             match TcpStream::from_std(std) {
-                                Ok(stream) => serve(server, stream, conn).await,
+                                Ok(stream) => serve(server, stream, &mut conn).await,
                                 Err(e) => log::error!("Error moving {peer} to a worker: {e}"),
                             }
                         });
@@ -234,7 +239,7 @@ async fn serve_http(server: Arc<Server>, mut stream: TcpStream) -> io::Result<()
 }
 
 /// Drives one connection (client or route) to its end.
-async fn serve<S: Session>(server: Arc<Server>, stream: TcpStream, mut conn: S) {
+async fn serve<S: Session>(server: Arc<Server>, stream: TcpStream, conn: &mut S) {
     let _ = stream.set_nodelay(true);
     let write_deadline = server.options().write_deadline;
     let peer = conn.peer();
@@ -258,7 +263,7 @@ async fn serve<S: Session>(server: Arc<Server>, stream: TcpStream, mut conn: S) 
         }
         tokio::select! {
             r = stream.readable(), if reading => {
-                if r.is_err() || !read_ready(&stream, &mut conn) {
+                if r.is_err() || !read_ready(&stream, conn) {
                     conn.close(CloseReason::ClientClosed);
                 }
             }
@@ -300,11 +305,11 @@ fn read_ready<S: Session>(stream: &TcpStream, conn: &mut S) -> bool {
     READ.with(|buf| {
         let mut buf = buf.borrow_mut();
         for _ in 0..READS_PER_TURN {
-            match stream.try_read(&mut buf) {
-                Ok(0) => return false,
-                Ok(n) => {
+            match read_once(stream, &mut buf) {
+                Ok((0, _)) => return false,
+                Ok((n, drained)) => {
                     conn.receive(&buf[..n], Instant::now().into_std());
-                    if conn.is_closed() {
+                    if conn.is_closed() || drained {
                         return true;
                     }
                 }
@@ -315,6 +320,29 @@ fn read_ready<S: Session>(stream: &TcpStream, conn: &mut S) -> bool {
         }
         true
     })
+}
+
+/// One read of the socket, and whether it emptied it. A read that does
+/// not fill the buffer took everything the kernel had, so the readiness
+/// is cleared with it (as tokio's own `AsyncRead` does) instead of by a
+/// second read that only returns WouldBlock. Clearing inside `try_io`
+/// is race-free: readiness that arrived after the read started survives.
+fn read_once(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+    let mut got = None;
+    let r = stream.try_io(Interest::READABLE, || {
+        let n = (&*socket2::SockRef::from(stream)).read(buf)?;
+        got = Some(n);
+        if n > 0 && n < buf.len() {
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            Ok(n)
+        }
+    });
+    match (r, got) {
+        (Ok(n), _) => Ok((n, false)),
+        (Err(e), Some(n)) if e.kind() == io::ErrorKind::WouldBlock => Ok((n, true)),
+        (Err(e), _) => Err(e),
+    }
 }
 
 /// The bytes taken from the outbox and not yet written.
