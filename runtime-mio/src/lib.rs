@@ -293,12 +293,17 @@ struct Client {
     armed: Option<Instant>,
     /// Already in the loop's readable list.
     in_readable: bool,
+    /// An event reported the read side closed: read to the end.
+    hung_up: bool,
 }
 
 impl Client {
     /// Feeds the core up to `READS_PER_TURN` reads. True if the socket may
     /// still hold data: edge-triggered readiness will not say so again.
+    /// Once an event reported the peer's close (`hung_up`), which no later
+    /// event repeats, a short read no longer ends the turn.
     fn read(&mut self, buf: &mut [u8]) -> bool {
+        let hung_up = self.hung_up;
         for _ in 0..READS_PER_TURN {
             match (&*self.stream).read(buf) {
                 Ok(0) => {
@@ -310,7 +315,7 @@ impl Client {
                     // A read that did not fill the buffer emptied the
                     // socket: stop here instead of paying a read that only
                     // says WouldBlock. Data arriving later is a new edge.
-                    if self.conn.is_closed() || n < buf.len() {
+                    if self.conn.is_closed() || (n < buf.len() && !hung_up) {
                         return false;
                     }
                 }
@@ -454,10 +459,8 @@ impl EventLoop {
             self.read_again();
             for ev in &events {
                 if ev.token() != WAKE {
-                    self.on_ready(
-                        ev.token(),
-                        ev.is_readable() || ev.is_read_closed() || ev.is_error(),
-                    );
+                    let hung_up = ev.is_read_closed() || ev.is_error();
+                    self.on_ready(ev.token(), ev.is_readable() || hung_up, hung_up);
                 }
             }
             self.accept_incoming();
@@ -467,11 +470,12 @@ impl EventLoop {
     }
 
     /// Reads (if asked and still open), then writes and re-arms.
-    fn on_ready(&mut self, token: Token, readable: bool) {
+    fn on_ready(&mut self, token: Token, readable: bool, hung_up: bool) {
         let Some(c) = self.clients.get_mut(&token) else {
             return;
         };
         let read = readable && !c.conn.is_closed();
+        c.hung_up |= hung_up;
         if read && c.read(&mut self.buf) && !c.in_readable {
             c.in_readable = true;
             self.readable.push(token);
@@ -555,6 +559,7 @@ impl EventLoop {
                 stalled_since: None,
                 armed: None,
                 in_readable: false,
+                hung_up: false,
             };
             self.clients.insert(token, client);
             // INFO (and, over the connection limit, the -ERR) is queued.
@@ -568,7 +573,7 @@ impl EventLoop {
         for token in list.drain(..) {
             if let Some(c) = self.clients.get_mut(&token) {
                 c.in_readable = false;
-                self.on_ready(token, true);
+                self.on_ready(token, true, false);
             }
         }
         self.again = list;
