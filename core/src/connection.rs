@@ -13,6 +13,7 @@
 //! 3. if [`Connection::is_closed`], stop reading, finish writing until
 //!    `take` says [`crate::outbox::Take::Closed`], then drop the socket.
 
+mod sids;
 mod tls;
 
 use std::net::SocketAddr;
@@ -80,7 +81,7 @@ pub struct Connection {
     outbox: Arc<Outbox>,
     /// Bytes of one incomplete frame carried over between reads.
     partial: Vec<u8>,
-    subs: FxHashMap<Bytes, Arc<Subscription>>,
+    subs: sids::Sids,
     cache: FxHashMap<Box<[u8]>, Arc<Matches>>,
     cache_generation: u64,
     last: Option<LastMatch>,
@@ -161,7 +162,7 @@ impl Connection {
             opts: ConnectOptions::default(),
             outbox,
             partial: Vec::new(),
-            subs: FxHashMap::default(),
+            subs: sids::Sids::default(),
             cache: FxHashMap::default(),
             cache_generation: 0,
             last: None,
@@ -312,7 +313,7 @@ impl Connection {
             self.pub_cache.clear();
             self.pub_last.clear();
             // The reload removed the subscriptions it no longer allows.
-            self.subs.retain(|_, s| !s.is_closed());
+            self.subs.retain(|s| !s.is_closed());
         }
     }
 
@@ -989,7 +990,7 @@ impl Connection {
         }
         let max = self.server.options().max_subscriptions;
         if max > 0 && self.subs.len() >= max {
-            self.subs.retain(|_, s| !s.is_closed());
+            self.subs.retain(|s| !s.is_closed());
             if self.subs.len() >= max {
                 self.send_err(text::MAX_SUBSCRIPTIONS);
                 return;
@@ -1015,7 +1016,7 @@ impl Connection {
             .with_auth(self.auth.clone()),
         );
         self.account.sublist_mut().insert(sub.clone());
-        self.subs.insert(sub.sid.clone(), sub);
+        self.subs.insert(sub);
         if self.opts.verbose {
             self.send_own(b"+OK\r\n");
         }
@@ -1127,7 +1128,7 @@ impl Connection {
             // `/connz?state=closed&subs=1` still lists them, in sid order.
             closed_subs = self
                 .subs
-                .values()
+                .iter()
                 .filter(|s| !s.is_closed())
                 .map(|s| crate::registry::ClosedSub {
                     subject: s.subject.clone(),
@@ -1143,7 +1144,7 @@ impl Connection {
         }
         if !self.subs.is_empty() {
             let mut sl = self.account.sublist_mut();
-            for (_, sub) in self.subs.drain() {
+            for sub in self.subs.drain() {
                 if sub.close() {
                     sl.remove(&sub);
                 }

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rustc_hash::FxHashMap;
 
 use crate::auth::ClientAuth;
 use crate::outbox::Outbox;
@@ -214,15 +213,33 @@ struct Level {
 /// The literal tokens of one level. Most levels below the first hold a
 /// token or two (`orders.<id>.created`): those are a short inline list,
 /// searched linearly, which costs no allocation and no hashing; a level
-/// that grows past [`FEW`] tokens becomes a hash map.
+/// that grows past [`FEW`] tokens becomes a hash table.
 #[derive(Debug)]
 enum Literals {
     Few(smallvec::SmallVec<[(Bytes, Node); 1]>),
-    Many(FxHashMap<Bytes, Node>),
+    Many(hashbrown::HashTable<Literal>),
+}
+
+/// A token of a large level, with its hash kept beside it: a level of 100k
+/// tokens then grows without reading any key again (each key points into
+/// its subscription's buffer, a cache miss away), and a probe compares
+/// full hashes before it compares bytes.
+#[derive(Debug)]
+struct Literal {
+    hash: u64,
+    key: Bytes,
+    node: Node,
 }
 
 /// The most tokens a level keeps in a list before it switches to a map.
 const FEW: usize = 4;
+
+fn token_hash(token: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(token);
+    h.finish()
+}
 
 impl Default for Literals {
     fn default() -> Literals {
@@ -234,14 +251,22 @@ impl Literals {
     fn get(&self, token: &[u8]) -> Option<&Node> {
         match self {
             Literals::Few(v) => v.iter().find(|(k, _)| k == token).map(|(_, n)| n),
-            Literals::Many(m) => m.get(token),
+            Literals::Many(m) => {
+                let h = token_hash(token);
+                m.find(h, |e| e.hash == h && e.key == token)
+                    .map(|e| &e.node)
+            }
         }
     }
 
     fn get_mut(&mut self, token: &[u8]) -> Option<&mut Node> {
         match self {
             Literals::Few(v) => v.iter_mut().find(|(k, _)| k == token).map(|(_, n)| n),
-            Literals::Many(m) => m.get_mut(token),
+            Literals::Many(m) => {
+                let h = token_hash(token);
+                m.find_mut(h, |e| e.hash == h && e.key == token)
+                    .map(|e| &mut e.node)
+            }
         }
     }
 
@@ -249,7 +274,11 @@ impl Literals {
     fn get_or_insert(&mut self, token: &[u8], key: impl FnOnce() -> Bytes) -> &mut Node {
         if let Literals::Few(v) = self {
             if v.len() >= FEW && !v.iter().any(|(k, _)| k == token) {
-                let map: FxHashMap<Bytes, Node> = v.drain(..).collect();
+                let mut map = hashbrown::HashTable::with_capacity(2 * FEW);
+                for (key, node) in v.drain(..) {
+                    let hash = token_hash(&key);
+                    map.insert_unique(hash, Literal { hash, key, node }, |e| e.hash);
+                }
                 *self = Literals::Many(map);
             }
         }
@@ -262,7 +291,20 @@ impl Literals {
                     &mut v[last].1
                 }
             },
-            Literals::Many(m) => m.entry(key()).or_default(),
+            Literals::Many(m) => {
+                let hash = token_hash(token);
+                let e = match m.entry(hash, |e| e.hash == hash && e.key == token, |e| e.hash) {
+                    hashbrown::hash_table::Entry::Occupied(o) => o.into_mut(),
+                    hashbrown::hash_table::Entry::Vacant(v) => v
+                        .insert(Literal {
+                            hash,
+                            key: key(),
+                            node: Node::default(),
+                        })
+                        .into_mut(),
+                };
+                &mut e.node
+            }
         }
     }
 
@@ -270,7 +312,10 @@ impl Literals {
         match self {
             Literals::Few(v) => v.retain(|(k, _)| k != token),
             Literals::Many(m) => {
-                m.remove(token);
+                let h = token_hash(token);
+                if let Ok(e) = m.find_entry(h, |e| e.hash == h && e.key == token) {
+                    e.remove();
+                }
             }
         }
     }
@@ -285,7 +330,7 @@ impl Literals {
     fn values(&self) -> Box<dyn Iterator<Item = &Node> + '_> {
         match self {
             Literals::Few(v) => Box::new(v.iter().map(|(_, n)| n)),
-            Literals::Many(m) => Box::new(m.values()),
+            Literals::Many(m) => Box::new(m.iter().map(|e| &e.node)),
         }
     }
 }
@@ -295,7 +340,44 @@ struct Node {
     next: Option<Box<Level>>,
     /// Most nodes hold one subscriber: kept inline, no allocation.
     plain: smallvec::SmallVec<[Arc<Subscription>; 1]>,
-    queues: Vec<(Bytes, Vec<Arc<Subscription>>)>,
+    queues: Groups,
+}
+
+/// A node's queue groups by name. Most nodes have none, so the list is
+/// one pointer until the first group arrives (nodes sit inline in large
+/// tables, where every byte counts 100k times).
+#[derive(Debug, Default)]
+struct Groups(Option<Box<Vec<(Bytes, Vec<Arc<Subscription>>)>>>);
+
+impl Groups {
+    fn push(&mut self, group: (Bytes, Vec<Arc<Subscription>>)) {
+        self.0.get_or_insert_with(Default::default).push(group);
+    }
+
+    fn swap_remove(&mut self, i: usize) {
+        if let Some(v) = &mut self.0 {
+            v.swap_remove(i);
+            if v.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Groups {
+    type Target = [(Bytes, Vec<Arc<Subscription>>)];
+    fn deref(&self) -> &Self::Target {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl std::ops::DerefMut for Groups {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match &mut self.0 {
+            Some(v) => v.as_mut_slice(),
+            None => &mut [],
+        }
+    }
 }
 
 impl Node {
@@ -448,7 +530,7 @@ fn walk(level: &Level, f: &mut impl FnMut(&Arc<Subscription>)) {
         .chain(level.full.as_deref());
     for node in nodes {
         node.plain.iter().for_each(&mut *f);
-        for (_, members) in &node.queues {
+        for (_, members) in node.queues.iter() {
             members.iter().for_each(&mut *f);
         }
         if let Some(next) = &node.next {
@@ -492,7 +574,7 @@ fn add_node(node: &Node, out: &mut Matches) {
             out.plain.push(s.clone());
         }
     }
-    for (name, members) in &node.queues {
+    for (name, members) in node.queues.iter() {
         // Groups are per name across all matching nodes: `foo.*` and
         // `foo.bar` members of group `q` share one delivery.
         match out
