@@ -346,11 +346,16 @@ struct Node {
 /// A node's queue groups by name. Most nodes have none, so the list is
 /// one pointer until the first group arrives (nodes sit inline in large
 /// tables, where every byte counts 100k times).
+// The box is the point: one thin pointer instead of a three-word `Vec`.
+#[allow(clippy::box_collection)]
 #[derive(Debug, Default)]
-struct Groups(Option<Box<Vec<(Bytes, Vec<Arc<Subscription>>)>>>);
+struct Groups(Option<Box<Vec<Group>>>);
+
+/// A queue group's name and members.
+type Group = (Bytes, Vec<Arc<Subscription>>);
 
 impl Groups {
-    fn push(&mut self, group: (Bytes, Vec<Arc<Subscription>>)) {
+    fn push(&mut self, group: Group) {
         self.0.get_or_insert_with(Default::default).push(group);
     }
 
@@ -365,7 +370,7 @@ impl Groups {
 }
 
 impl std::ops::Deref for Groups {
-    type Target = [(Bytes, Vec<Arc<Subscription>>)];
+    type Target = [Group];
     fn deref(&self) -> &Self::Target {
         self.0.as_deref().map_or(&[], Vec::as_slice)
     }
