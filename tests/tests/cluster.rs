@@ -1,6 +1,6 @@
-//! Cluster routes (issue 8 phase 1): natsd-only clusters over all three
+//! Cluster routes (issue 8): natsd-only clusters over all three
 //! runtimes, and mixed clusters with the real nats-server 2.14.0 and
-//! 2.9.10 (topology-tests.md R1–R8, R10). Everything on 127.0.0.1 with
+//! 2.9.10 (topology-tests.md R1–R10). Everything on 127.0.0.1 with
 //! free ports; every process is killed when its `ServerProcess` drops.
 //!
 //! Readiness is polled on `/routez` (`remote_name`s); interest is synced
@@ -16,6 +16,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use natsd_tests::{free_port, servers, ServerBin, ServerProcess};
@@ -1175,5 +1176,259 @@ fn accounts_across_routes() {
         let answers = carol1.take("9");
         assert_eq!(answers.len(), 1, "[{what}] response: {answers:?}");
         assert_eq!(answers[0].payload, "ok", "[{what}]");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// R9: TLS routes
+// ---------------------------------------------------------------------------
+
+/// A CA and one certificate it signed for `localhost` and 127.0.0.1 with
+/// both server and client auth (what R9 asks for), as PEM files in a
+/// directory of their own (removed on drop), and the `cluster { tls {} }`
+/// configuration using them.
+struct RouteCerts {
+    dir: PathBuf,
+}
+
+impl RouteCerts {
+    fn new(tag: &str) -> RouteCerts {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let dir = std::env::temp_dir().join(unique(&format!("natsd-route-tls-{tag}-")));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, format!("route CA {tag}"));
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut p =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, "route");
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = p
+            .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+            .unwrap();
+        std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+        std::fs::write(dir.join("srv.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("srv.key"), key.serialize_pem()).unwrap();
+        RouteCerts { dir }
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+
+    /// A config file with `cluster { tls {…} }` (plus `top` lines).
+    fn conf(&self, top: &str) -> String {
+        let text = format!(
+            "{top}\ncluster {{\n  tls {{\n    cert_file: {:?}\n    key_file: {:?}\n    ca_file: {:?}\n    verify: true\n  }}\n}}\n",
+            self.file("srv.pem"),
+            self.file("srv.key"),
+            self.file("ca.pem"),
+        );
+        let path = self.dir.join(format!("{}.conf", unique("c")));
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    /// A rustls client config trusting this CA, with or without the
+    /// certificate as client certificate.
+    fn rustls_client(&self, with_cert: bool) -> Arc<rustls::ClientConfig> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(self.file("ca.pem")).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+        Arc::new(if with_cert {
+            let certs = CertificateDer::pem_file_iter(self.file("srv.pem"))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = PrivateKeyDer::from_pem_file(self.file("srv.key")).unwrap();
+            b.with_client_auth_cert(certs, key).unwrap()
+        } else {
+            b.with_no_client_auth()
+        })
+    }
+}
+
+impl Drop for RouteCerts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `nats-route://localhost:PORT`: the certificate's DNS name.
+fn localhost_route(n: &Node) -> String {
+    format!("nats-route://localhost:{}", n.route)
+}
+
+/// Opens a TLS connection to `n`'s route port as a dialer would and
+/// returns the first plaintext line the acceptor sends (its INFO), or the
+/// TLS error.
+fn tls_route_probe(n: &Node, config: Arc<rustls::ClientConfig>) -> Result<String, String> {
+    let mut sock = TcpStream::connect(("127.0.0.1", n.route)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        match tls.read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            Ok(_) => return Err("closed".into()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// R9, natsd only: a TLS cluster with one node per runtime (b dials the
+/// seed by DNS name, c by IP, b and c meet by gossip on IPs), traffic
+/// every way exactly once; the acceptor's INFO (inside TLS) and `/varz`
+/// show the TLS requirements.
+#[test]
+fn r9_natsd_tls_cluster_on_every_runtime() {
+    let certs = RouteCerts::new("natsd");
+    let conf = certs.conf("");
+    let bins = natsd();
+    let a = node(&bins[0], "a", &[], &["-c", &conf]);
+    let b = node(
+        &bins[1 % bins.len()],
+        "b",
+        &[&localhost_route(&a)],
+        &["-c", &conf],
+    );
+    let c = node(
+        &bins[2 % bins.len()],
+        "c",
+        &[&a.route_url()],
+        &["-c", &conf],
+    );
+    wait_mesh(&[&a, &b, &c]);
+    everyone_gets_everything_once(&[&a, &b, &c]);
+    for n in [&a, &b, &c] {
+        let info = tls_route_probe(n, certs.rustls_client(true)).unwrap();
+        assert!(info.starts_with("INFO {"), "[{}] {info}", n.p.bin());
+        assert!(
+            info.contains("\"tls_required\":true,\"tls_verify\":true"),
+            "[{}] {info}",
+            n.p.bin()
+        );
+        let v = http_json(n.mon, "/varz");
+        let cl = &v["cluster"];
+        assert_eq!(cl["tls_required"], true, "{cl}");
+        assert_eq!(cl["tls_verify"], true, "{cl}");
+        assert_eq!(cl["tls_timeout"], 2, "{cl}");
+        assert_eq!(cl["auth_timeout"], 3, "{cl}");
+    }
+    // Queue group across TLS routes: each message once.
+    let mut sb = b.client();
+    let mut sc = c.client();
+    let mut pa = a.client();
+    sb.send("SUB work q 1\r\n");
+    sc.send("SUB work q 1\r\n");
+    sb.sync(&mut [&mut pa]);
+    sc.sync(&mut [&mut pa]);
+    let sent = publish_numbered(&mut pa, "work", 300);
+    let (x, y) = (sb.take("1"), sc.take("1"));
+    let all: Vec<&Msg> = x.iter().chain(&y).collect();
+    exactly_once("queue over TLS routes", &sent, &all);
+}
+
+/// R9, negative: on a natsd TLS route port a plain TCP client receives no
+/// byte and is closed at the TLS timeout; a TLS dialer without a client
+/// certificate is refused; a natsd whose certificate comes from another
+/// CA never gets a route (both sides log the TLS failure).
+#[test]
+fn r9_tls_route_refusals() {
+    let certs = RouteCerts::new("refusals");
+    let conf = certs.conf("");
+    for bin in natsd() {
+        let a = node(bin, "a", &[], &["-c", &conf]);
+        let mut s = TcpStream::connect(("127.0.0.1", a.route)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+        let started = Instant::now();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        let took = started.elapsed();
+        assert!(got.is_empty(), "[{bin}] plain client got {got:?}");
+        assert!(
+            took >= Duration::from_millis(1800) && took < Duration::from_secs(5),
+            "[{bin}] closed after {took:?}"
+        );
+
+        let refused = tls_route_probe(&a, certs.rustls_client(false));
+        assert!(refused.is_err(), "[{bin}] {refused:?}");
+
+        let other = RouteCerts::new("other");
+        let other_conf = other.conf("");
+        let x = node(bin, "x", &[&localhost_route(&a)], &["-c", &other_conf]);
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(
+            a.peers().is_empty() && x.peers().is_empty(),
+            "[{bin}] {:?} {:?}",
+            a.peers(),
+            x.peers()
+        );
+        assert!(
+            a.p.stderr().contains("TLS route handshake error"),
+            "[{bin}] {}",
+            a.p.stderr()
+        );
+        assert!(
+            x.p.stderr().contains("TLS route handshake error"),
+            "[{bin}] {}",
+            x.p.stderr()
+        );
+    }
+}
+
+/// R9 with nats-server 2.14: natsd dials a TLS 2.14 seed by DNS name, a
+/// second 2.14 server dials natsd by DNS name and learns the seed by
+/// gossip; traffic every way exactly once.
+#[test]
+fn r9_tls_routes_with_real_server() {
+    let Some(real) = nats_214() else { return };
+    let certs = RouteCerts::new("real");
+    let conf = certs.conf("");
+    for bin in natsd() {
+        let r1 = node(&real, "real1", &[], &["-c", &conf]);
+        let ours = node(bin, "ours", &[&localhost_route(&r1)], &["-c", &conf]);
+        wait_mesh(&[&r1, &ours]);
+        let r2 = node(&real, "real2", &[&localhost_route(&ours)], &["-c", &conf]);
+        wait_mesh(&[&r1, &ours, &r2]);
+        everyone_gets_everything_once(&[&r1, &ours, &r2]);
+        let info = tls_route_probe(&r1, certs.rustls_client(true)).unwrap();
+        assert!(info.contains("\"tls_verify\":true"), "{info}");
+        // The real server's varz as the reference for natsd's.
+        for n in [&r1, &ours] {
+            let v = http_json(n.mon, "/varz");
+            let cl = &v["cluster"];
+            assert_eq!(
+                (&cl["tls_required"], &cl["tls_verify"], &cl["tls_timeout"]),
+                (&Value::Bool(true), &Value::Bool(true), &Value::from(2)),
+                "[{}] {cl}",
+                n.p.bin()
+            );
+        }
     }
 }

@@ -55,6 +55,7 @@ use crate::outbox::{Append, Outbox};
 use crate::rng::Rng;
 use crate::server::{Account, Server};
 use crate::sublist::{InterestSink, Sublist, Subscription};
+use crate::tls::RouteTlsConfig;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -279,6 +280,9 @@ struct Shared {
     pick: AtomicU64,
     /// `connect_error_reports`: log every Nth failed attempt as an error.
     connect_error_reports: i64,
+    /// The rustls configurations of `cluster { tls {} }`, installed by the
+    /// host (it reads the files) at startup and on reload.
+    tls: RwLock<Option<RouteTlsConfig>>,
 }
 
 /// The cluster side of a server. See the module docs.
@@ -361,6 +365,7 @@ impl Routes {
                 listen: Mutex::new(None),
                 pick: AtomicU64::new(pick),
                 connect_error_reports: opts.connect_error_reports,
+                tls: RwLock::new(None),
             }),
         }
     }
@@ -406,6 +411,11 @@ impl Routes {
             );
         }
         log::info!("Listening for route connections on {addr}");
+        if self.shared.opts.tls.as_ref().is_some_and(|t| t.insecure) {
+            log::warn!(
+                "TLS certificate chain and hostname of solicited routes will not be verified. DO NOT USE IN PRODUCTION!"
+            );
+        }
         let mut d = lock(&self.shared.dial);
         for t in d.targets.iter_mut() {
             if t.state == TargetState::Dialing && t.epoch == 0 {
@@ -413,6 +423,18 @@ impl Routes {
             }
         }
         d.wake();
+    }
+
+    /// Installs the route TLS configuration (from
+    /// [`crate::tls::route_config`]); routes accepted or dialed afterwards
+    /// use it, established ones keep theirs.
+    pub fn install_tls(&self, config: Option<RouteTlsConfig>) {
+        *write(&self.shared.tls) = config;
+    }
+
+    /// The route TLS configuration for a route made now.
+    pub(crate) fn tls_config(&self) -> Option<RouteTlsConfig> {
+        read(&self.shared.tls).clone()
     }
 
     /// The bound route listen address, once [`Routes::listening`] ran.
