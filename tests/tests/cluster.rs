@@ -499,9 +499,19 @@ fn exactly_once(what: &str, want: &BTreeSet<String>, got: &[&Msg]) {
 /// Sub `foo` on every node, publish once from every node: every subscriber
 /// gets exactly one copy of each (routes.md one-hop rule).
 fn everyone_gets_everything_once(nodes: &[&Node]) {
+    everyone_gets_everything_once_as(nodes, None);
+}
+
+/// [`everyone_gets_everything_once`] with every client signed in as
+/// `(user, password)` (so in that user's account).
+fn everyone_gets_everything_once_as(nodes: &[&Node], user: Option<(&str, &str)>) {
     let subject = unique("all.");
-    let mut subs: Vec<Client> = nodes.iter().map(|n| n.client()).collect();
-    let mut pubs: Vec<Client> = nodes.iter().map(|n| n.client()).collect();
+    let connect = |n: &Node| match user {
+        Some((u, p)) => Client::connect_as(n.port(), &n.name, u, p),
+        None => n.client(),
+    };
+    let mut subs: Vec<Client> = nodes.iter().map(|n| connect(n)).collect();
+    let mut pubs: Vec<Client> = nodes.iter().map(|n| connect(n)).collect();
     for s in subs.iter_mut() {
         s.send(&format!("SUB {subject} 1\r\n"));
         let mut refs: Vec<&mut Client> = pubs.iter_mut().collect();
@@ -1036,6 +1046,58 @@ fn r6_r7_pooling_and_compression_offers() {
         everyone_gets_everything_once(&[&fast, &ours2]);
         let _ = std::fs::remove_file(&conf);
     }
+}
+
+/// R6 exactly: a 2.14 server with `pool_size: 3` and the pinned account
+/// `ACC` dials natsd, which has `ACC` too and the same cluster keys in its
+/// own configuration (accepted; natsd does not pool). The pinned attempts
+/// end with 2.14's `-ERR` and leave one route on both sides; traffic in
+/// `$G` (user `g`, a top-level user) and in `ACC` crosses both ways
+/// exactly once, and neither account sees the other's.
+#[test]
+fn r6_pinned_account_peer() {
+    let Some(real) = nats_214() else { return };
+    let conf = write_conf(concat!(
+        "cluster { pool_size: 3, accounts: [ ACC ] }\n",
+        "accounts {\n  ACC: { users: [ { user: a, password: a } ] }\n}\n",
+        "authorization { users: [ { user: g, password: g } ] }\n",
+    ));
+    for bin in natsd() {
+        let ours = node(bin, "ours", &[], &["-c", &conf]);
+        let r = node(&real, "pooled", &[&ours.route_url()], &["-c", &conf]);
+        wait_mesh(&[&ours, &r]);
+        // Let the pinned attempts (ACC and $SYS) come and go.
+        std::thread::sleep(Duration::from_millis(1500));
+        let z = r.routez();
+        assert_eq!(z["num_routes"], 1, "[{bin}] {z}");
+        assert_eq!(ours.routez()["num_routes"], 1, "[{bin}]");
+        everyone_gets_everything_once_as(&[&ours, &r], Some(("g", "g")));
+        everyone_gets_everything_once_as(&[&ours, &r], Some(("a", "a")));
+        // Same subject, other account: nothing crosses between them.
+        let mut sg = Client::connect_as(ours.port(), "sg", "g", "g");
+        let mut pa = Client::connect_as(r.port(), "pa", "a", "a");
+        let mut pg = Client::connect_as(r.port(), "pg", "g", "g");
+        sg.send("SUB iso 1\r\n");
+        sg.sync(&mut [&mut pg]);
+        pa.publish("iso", None, "acc");
+        pa.flush();
+        pg.publish("iso", None, "g");
+        pg.flush();
+        let got: Vec<String> = sg.take("1").into_iter().map(|m| m.payload).collect();
+        assert_eq!(got, ["g"], "[{bin}]");
+        assert!(
+            ours.p.stderr().lines().all(|l| !l.contains("[ERR]")),
+            "[{bin}] {}",
+            ours.p.stderr()
+        );
+        assert_eq!(r.routez()["num_routes"], 1, "[{bin}]");
+        assert!(
+            r.p.stderr().contains("dedicated route for account \"ACC\""),
+            "[{bin}] {}",
+            r.p.stderr()
+        );
+    }
+    let _ = std::fs::remove_file(&conf);
 }
 
 /// R8 against 2.14: wrong route credentials and a wrong cluster name, both

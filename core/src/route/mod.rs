@@ -403,6 +403,12 @@ impl Routes {
                 self.shared.opts.pool_size
             );
         }
+        if !self.shared.opts.accounts.is_empty() {
+            log::info!(
+                "Pinned route accounts {:?} are not implemented: their traffic uses the one route per server",
+                self.shared.opts.accounts
+            );
+        }
         let c = self.shared.opts.compression.to_ascii_lowercase();
         if !c.is_empty() && c != "off" && c != "disabled" {
             log::info!(
