@@ -950,6 +950,87 @@ fn r4_real_server_killed_and_restarted() {
     everyone_gets_everything_once(&[&ours, &r1, &r2]);
 }
 
+/// Starts `bin` as `name` on route port `route` (a fresh monitor port),
+/// with no routes of its own: a server restarted "empty".
+fn node_on_route_port(bin: &ServerBin, name: &str, route: u16) -> Node {
+    let mon = free_port();
+    let p = ServerProcess::start(
+        bin,
+        &[
+            "--server_name",
+            name,
+            "--cluster",
+            &format!("nats://127.0.0.1:{route}"),
+            "--cluster_name",
+            "C1",
+            "-m",
+            &mon.to_string(),
+        ],
+    );
+    Node {
+        id: server_id(&p),
+        p,
+        name: name.into(),
+        route,
+        mon,
+    }
+}
+
+/// R4 step 4: routes learned only through gossip are not dialed forever.
+/// a is the seed, b and c route to it, and b meets c by gossip (b dials c:
+/// a tells its existing peers about a newcomer). Killing c: b, which
+/// dialed that implicit route, tries it again once and gives up; a
+/// accepted c and never dials it. So a c restarted on the same route
+/// port with no routes of its own stays alone. Killing b: a and c only
+/// ever accepted b, so a restarted b stays alone too. Checked the same
+/// way with three nats-server 2.14 (the scenario runs against it first):
+/// there the dialer logs `Attempting reconnect for solicited route`, makes
+/// one attempt and stops.
+#[test]
+fn r4_implicit_routes_are_not_redialed() {
+    let mut bins: Vec<ServerBin> = nats_214().into_iter().collect();
+    bins.push(natsd()[0].clone());
+    for bin in &bins {
+        let a = node(bin, "a", &[], &[]);
+        let mut b = node(bin, "b", &[&a.route_url()], &[]);
+        wait_mesh(&[&a, &b]);
+        let mut c = node(bin, "c", &[&a.route_url()], &[]);
+        wait_mesh(&[&a, &b, &c]);
+        let bc = b.route_to("c").unwrap();
+        assert_eq!(bc["did_solicit"], true, "[{bin}] {bc}");
+        assert_eq!(bc["is_configured"], false, "[{bin}] {bc}");
+
+        // The implicit dialer (b) loses c.
+        let c_route = c.route;
+        c.p.kill();
+        wait_for("a and b to drop c", &[&a, &b], || {
+            !a.routed_to(&c) && !b.routed_to(&c)
+        });
+        std::thread::sleep(Duration::from_millis(2500));
+        let c2 = node_on_route_port(bin, "c", c_route);
+        std::thread::sleep(Duration::from_millis(3000));
+        assert!(
+            c2.peers().is_empty(),
+            "[{bin}] a restarted c got routes {:?}",
+            c2.peers()
+        );
+        drop(c2);
+
+        // Only accepting sides (a and, for this route, nobody) lose b.
+        let b_route = b.route;
+        b.p.kill();
+        wait_for("a to drop b", &[&a], || !a.routed_to(&b));
+        std::thread::sleep(Duration::from_millis(2500));
+        let b2 = node_on_route_port(bin, "b", b_route);
+        std::thread::sleep(Duration::from_millis(3000));
+        assert!(
+            b2.peers().is_empty(),
+            "[{bin}] a restarted b got routes {:?}",
+            b2.peers()
+        );
+    }
+}
+
 /// R5: 2.9.10 seed, a 2.14 server and natsd: 2.9 gossips natsd's INFO to
 /// the 2.14 server, whose pinned `$SYS` attempt toward natsd ends with an
 /// `-ERR` natsd tolerates.
