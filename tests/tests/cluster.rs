@@ -1323,6 +1323,104 @@ fn accounts_across_routes() {
 }
 
 // ---------------------------------------------------------------------------
+// Lame duck mode and route peers
+// ---------------------------------------------------------------------------
+
+/// The `connect_urls` of an INFO.
+fn connect_urls(info: &Value) -> BTreeSet<String> {
+    info["connect_urls"]
+        .as_array()
+        .map(|u| {
+            u.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn send_signal(p: &ServerProcess, sig: &str) {
+    let pid = p.pid().expect("server pid").to_string();
+    let ok = std::process::Command::new("kill")
+        .args([format!("-{sig}"), pid])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill -{sig} failed");
+}
+
+/// Reads until `c` has an INFO for which `cond` holds (bounded).
+fn wait_info(c: &mut Client, what: &str, cond: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond(&c.info) {
+        assert!(
+            Instant::now() < deadline,
+            "[{}] no INFO with {what}; last {}",
+            c.name,
+            c.info
+        );
+        c.read_one(Instant::now() + Duration::from_millis(100));
+    }
+}
+
+/// Lame duck mode is told to route peers (natsd + natsd, natsd + 2.14 in
+/// both roles): the server entering it sends its peers its route INFO
+/// with `"ldm":true`; a peer then leaves that server's client URL out of
+/// `connect_urls` (an async INFO to its protocol-1 clients, and the INFO
+/// of clients connecting afterwards), while the server in lame duck mode
+/// leaves its own URL out of what its clients get.
+#[test]
+fn lame_duck_is_told_to_route_peers() {
+    let conf = write_conf("lame_duck_grace_period: \"5s\"\nlame_duck_duration: \"30s\"\n");
+    let mut pairs: Vec<(ServerBin, ServerBin)> =
+        vec![(natsd()[0].clone(), natsd()[1 % natsd().len()].clone())];
+    if let Some(real) = nats_214() {
+        pairs.push((natsd()[0].clone(), real.clone()));
+        pairs.push((real, natsd()[0].clone()));
+    }
+    for (going, staying) in pairs {
+        let what = format!("{} in lame duck, peer {}", going.name, staying.name);
+        let x = node(&going, "x", &[], &["-c", &conf]);
+        let y = node(&staying, "y", &[&x.route_url()], &[]);
+        wait_mesh(&[&x, &y]);
+        let (xu, yu) = (
+            format!("127.0.0.1:{}", x.port()),
+            format!("127.0.0.1:{}", y.port()),
+        );
+        let mut cy = y.client();
+        wait_info(&mut cy, "both URLs", |i| {
+            connect_urls(i) == BTreeSet::from([xu.clone(), yu.clone()])
+        });
+        let mut cx = x.client();
+        wait_info(&mut cx, "both URLs", |i| {
+            connect_urls(i) == BTreeSet::from([xu.clone(), yu.clone()])
+        });
+
+        send_signal(&x.p, "USR2");
+        wait_info(&mut cy, &format!("[{what}] y's URL only"), |i| {
+            connect_urls(i) == BTreeSet::from([yu.clone()])
+        });
+        assert!(cy.info.get("ldm").is_none(), "[{what}] {}", cy.info);
+        wait_info(&mut cx, &format!("[{what}] ldm"), |i| i["ldm"] == true);
+        assert_eq!(
+            connect_urls(&cx.info),
+            BTreeSet::from([yu.clone()]),
+            "[{what}] {}",
+            cx.info
+        );
+        // A client arriving at y now is not offered x.
+        let late = y.client();
+        assert_eq!(
+            connect_urls(&late.info),
+            BTreeSet::from([yu.clone()]),
+            "[{what}]"
+        );
+        // The route itself stays up until x leaves.
+        assert!(y.routed_to(&x), "[{what}]");
+    }
+    let _ = std::fs::remove_file(&conf);
+}
+
+// ---------------------------------------------------------------------------
 // R9: TLS routes
 // ---------------------------------------------------------------------------
 
@@ -1574,4 +1672,31 @@ fn r9_tls_routes_with_real_server() {
             );
         }
     }
+}
+
+/// Route certificates reload on SIGHUP (the files are read again, as for
+/// the client `tls {}` block): a natsd whose route certificates were
+/// swapped for another CA's on disk refuses a peer of the new CA until
+/// the reload, and routes with it after.
+#[test]
+fn r9_sighup_reloads_route_certificates() {
+    let bin = &natsd()[0];
+    let old = RouteCerts::new("old");
+    let new = RouteCerts::new("new");
+    let conf = old.conf("");
+    let a = node(bin, "a", &[], &["-c", &conf]);
+    let b = node(bin, "b", &[&localhost_route(&a)], &["-c", &new.conf("")]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(a.peers().is_empty(), "{:?}", a.peers());
+    for f in ["ca.pem", "srv.pem", "srv.key"] {
+        std::fs::copy(new.file(f), old.file(f)).unwrap();
+    }
+    send_signal(&a.p, "HUP");
+    wait_mesh(&[&a, &b]);
+    everyone_gets_everything_once(&[&a, &b]);
+    assert!(
+        a.p.stderr().contains("Reloaded server configuration"),
+        "{}",
+        a.p.stderr()
+    );
 }

@@ -639,6 +639,9 @@ impl RouteConnection {
         } else {
             info.connect_urls.clone()
         };
+        if !urls.is_empty() {
+            self.server.routes().peer_urls_seen();
+        }
         let changed = {
             let mut cur = lock(&peer.connect_urls);
             let changed = *cur != urls;
@@ -738,6 +741,7 @@ impl RouteConnection {
                 self.next_ping = Some(now + FIRST_PING + jitter);
                 self.send_interest();
                 if !info.connect_urls.is_empty() && !info.ldm {
+                    self.server.routes().peer_urls_seen();
                     self.server.send_connect_urls_to_clients();
                 }
             }
@@ -896,45 +900,9 @@ impl RouteConnection {
     }
 
     fn send_info(&mut self) {
+        let tls = self.tls.is_some();
         let server = self.server.clone();
-        let routes = server.routes();
-        let o = server.options();
-        let (cluster, dynamic) = routes.cluster_name();
-        let bound = routes.bound_addr();
-        let advertise = &routes.options().advertise;
-        let (host, port) = match advertise_host_port(advertise) {
-            Some((h, p)) => (h, p),
-            None => (
-                routes.options().host.clone(),
-                bound.map_or(routes.options().port.unwrap_or(0), |a| a.port()),
-            ),
-        };
-        let ip = (!advertise.is_empty()).then(|| format!("nats-route://{advertise}/"));
-        let urls: Vec<String> = if routes.options().no_advertise {
-            Vec::new()
-        } else {
-            server.own_client_url().into_iter().collect()
-        };
-        let info = OurInfo {
-            server_id: server.id(),
-            server_name: server.name(),
-            version: COMPAT_VERSION,
-            proto: 2,
-            go: server.version_string(),
-            host: &host,
-            port,
-            headers: !o.no_header_support,
-            auth_required: routes.options().auth_required(),
-            tls_required: self.tls.is_some(),
-            tls_verify: self.tls.is_some(),
-            max_payload: o.max_payload,
-            ip: ip.as_deref(),
-            cluster: &cluster,
-            cluster_dynamic: dynamic,
-            connect_urls: &urls,
-            ldm: server.in_lame_duck(),
-        };
-        self.outbox.append(|b| info.write(b));
+        self.outbox.append(|b| write_info(&server, tls, b));
         let own = self.outbox.clone();
         self.mark_wake(&own);
     }
@@ -1101,6 +1069,48 @@ impl Drop for RouteConnection {
         }
         self.flush_wakes();
     }
+}
+
+/// Our route INFO (`ldm` set once the server is in lame duck mode).
+pub(super) fn write_info(server: &Server, tls: bool, out: &mut Vec<u8>) {
+    let routes = server.routes();
+    let o = server.options();
+    let (cluster, dynamic) = routes.cluster_name();
+    let bound = routes.bound_addr();
+    let advertise = &routes.options().advertise;
+    let (host, port) = match advertise_host_port(advertise) {
+        Some((h, p)) => (h, p),
+        None => (
+            routes.options().host.clone(),
+            bound.map_or(routes.options().port.unwrap_or(0), |a| a.port()),
+        ),
+    };
+    let ip = (!advertise.is_empty()).then(|| format!("nats-route://{advertise}/"));
+    let urls: Vec<String> = if routes.options().no_advertise {
+        Vec::new()
+    } else {
+        server.own_client_url().into_iter().collect()
+    };
+    let info = OurInfo {
+        server_id: server.id(),
+        server_name: server.name(),
+        version: COMPAT_VERSION,
+        proto: 2,
+        go: server.version_string(),
+        host: &host,
+        port,
+        headers: !o.no_header_support,
+        auth_required: routes.options().auth_required(),
+        tls_required: tls,
+        tls_verify: tls,
+        max_payload: o.max_payload,
+        ip: ip.as_deref(),
+        cluster: &cluster,
+        cluster_dynamic: dynamic,
+        connect_urls: &urls,
+        ldm: server.in_lame_duck(),
+    };
+    info.write(out);
 }
 
 /// The accounts whose interest routes carry.
