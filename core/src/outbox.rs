@@ -280,6 +280,20 @@ impl Outbox {
         Ok(())
     }
 
+    /// Starts client-side TLS toward `name` (a dialed route): the
+    /// ClientHello goes out first, and what is appended is encrypted once
+    /// the handshake allows.
+    pub(crate) fn start_client_tls(
+        &self,
+        config: Arc<rustls::ClientConfig>,
+        name: rustls_pki_types::ServerName<'static>,
+    ) -> Result<(), String> {
+        let mut g = self.lock();
+        let before = std::mem::take(&mut g.buf);
+        g.tls = Some(Box::new(tls::Session::client(config, name, before)?));
+        Ok(())
+    }
+
     /// Runs `f` on the TLS session, if TLS has started.
     pub(crate) fn with_tls<R>(&self, f: impl FnOnce(&mut tls::Session) -> R) -> Option<R> {
         self.lock().tls.as_deref_mut().map(f)

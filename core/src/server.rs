@@ -400,6 +400,13 @@ impl Server {
         let o = self.options();
         let ip = peer.ip().to_string();
         let cluster = self.routes.enabled().then(|| self.routes.cluster_name().0);
+        // In lame duck mode our own URL is no longer offered (nats-server
+        // leaves it out of the INFO it sends its clients from then on).
+        let own_url = if self.routes.enabled() && !self.in_lame_duck() {
+            self.own_client_url()
+        } else {
+            None
+        };
         let info = Info {
             server_id: &self.id,
             server_name: &self.name,
@@ -421,7 +428,7 @@ impl Server {
             client_ip: &ip,
             nonce,
             cluster: cluster.as_deref(),
-            connect_urls: &self.routes.connect_urls(self.own_client_url()),
+            connect_urls: &self.routes.connect_urls(own_url),
             ldm,
             connect_info: account.is_some(),
             remote_account: account,
@@ -459,6 +466,7 @@ impl Server {
                 info.outbox.wake();
             }
         }
+        self.routes().announce_lame_duck(self);
         lame_duck::Step::WaitUntil(now + o.lame_duck_grace_period)
     }
 

@@ -1,14 +1,19 @@
-//! TLS for client connections, with rustls (itself sans-IO) and its ring
-//! provider.
+//! TLS for client and route connections, with rustls (itself sans-IO) and
+//! its ring provider.
 //!
-//! * [`TlsOptions`]: the `tls {}` block (and the `--tls*` flags).
+//! * [`TlsOptions`]: the `tls {}` block (and the `--tls*` flags), and the
+//!   `cluster { tls {} }` block.
 //! * [`TlsFiles`]: the PEM bytes of `cert_file`, `key_file` and `ca_file`,
 //!   read by the host (the core opens no file) at startup and on reload.
 //! * [`server_config`]: options + files → a rustls `ServerConfig`, with
 //!   nats-server's error texts where it has them.
+//! * [`route_config`]: the same for `cluster { tls {} }`: a server side
+//!   that always asks for and verifies a client certificate, and a client
+//!   side for the routes this server dials (nats-server's routes are
+//!   mutual TLS whatever `verify` says).
 //! * [`TlsState`]: the config in force, held by the [`crate::Server`];
 //!   installing a new one (reload) applies to connections accepted after.
-//! * [`Session`]: one connection's rustls state. It lives inside the
+//! * [`Session`]: one connection's rustls state (server or client side). It lives inside the
 //!   connection's [`crate::Outbox`], so every path that hands bytes to the
 //!   socket (the owner's writer and the in-place flush of publishers on
 //!   other threads) encrypts under the same lock that orders the plaintext;
@@ -21,14 +26,21 @@ use std::io::{self, Read};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{ring as provider, CryptoProvider};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{CipherSuite, RootCertStore, ServerConnection, SupportedCipherSuite};
+use rustls::{
+    CipherSuite, ClientConnection, DigitallySignedStruct, RootCertStore, ServerConnection,
+    SignatureScheme, SupportedCipherSuite,
+};
 
+/// rustls' client configuration, as [`route_config`] builds it for dialed
+/// routes.
+pub use rustls::ClientConfig;
 /// rustls' server configuration, as [`server_config`] builds it.
 pub use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 /// nats-server's default TLS handshake timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -83,6 +95,9 @@ pub struct TlsOptions {
     /// `cipher_suites` as written (Go names, checked by [`cipher_suite`]);
     /// empty: rustls' defaults.
     pub cipher_suites: Vec<String>,
+    /// `insecure`: connections this server dials (routes) do not verify
+    /// the peer's certificate chain and host name.
+    pub insecure: bool,
 }
 
 impl Default for TlsOptions {
@@ -97,6 +112,7 @@ impl Default for TlsOptions {
             handshake_first: HandshakeFirst::Off,
             min_version: MinVersion::Tls12,
             cipher_suites: Vec::new(),
+            insecure: false,
         }
     }
 }
@@ -211,9 +227,13 @@ pub fn go_suite_name(s: CipherSuite) -> &'static str {
         .map_or("Unknown", |(n, _)| n)
 }
 
-/// Builds the rustls configuration for `o` from the files' contents. The
-/// error names the file at fault.
-pub fn server_config(o: &TlsOptions, f: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
+/// The crypto provider with `o`'s cipher suites, and its TLS versions.
+fn provider_for(
+    o: &TlsOptions,
+) -> (
+    Arc<CryptoProvider>,
+    &'static [&'static rustls::SupportedProtocolVersion],
+) {
     let base = provider::default_provider();
     let mut suites: Vec<SupportedCipherSuite> = base
         .cipher_suites
@@ -240,37 +260,36 @@ pub fn server_config(o: &TlsOptions, f: &TlsFiles) -> Result<Arc<ServerConfig>, 
         cipher_suites: suites,
         ..base
     });
-    let versions: &[&rustls::SupportedProtocolVersion] = match o.min_version {
-        MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
-        MinVersion::Tls13 => &[&rustls::version::TLS13],
+    const BOTH: &[&rustls::SupportedProtocolVersion] =
+        &[&rustls::version::TLS13, &rustls::version::TLS12];
+    const ONLY_13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+    let versions = match o.min_version {
+        MinVersion::Tls12 => BOTH,
+        MinVersion::Tls13 => ONLY_13,
     };
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions)
-        .map_err(|e| format!("tls: {e}"))?;
-    let builder = match &f.ca {
-        Some(ca) if o.verifies() => {
-            let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(ca) {
-                let cert = cert.map_err(|e| ca_error(&o.ca_file, &e.to_string()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| ca_error(&o.ca_file, &e.to_string()))?;
-            }
-            if roots.is_empty() {
-                return Err(ca_error(&o.ca_file, "no certificates found"));
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| ca_error(&o.ca_file, &e.to_string()))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-        None if o.verifies() => {
-            return Err(
-                "tls: verify needs ca_file (natsd does not read the system's CA store)".into(),
-            )
-        }
-        _ => builder.with_no_client_auth(),
-    };
+    (provider, versions)
+}
+
+/// The certificates of `ca_file`.
+fn roots(o: &TlsOptions, ca: &[u8]) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca) {
+        let cert = cert.map_err(|e| ca_error(&o.ca_file, &e.to_string()))?;
+        roots
+            .add(cert)
+            .map_err(|e| ca_error(&o.ca_file, &e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(ca_error(&o.ca_file, "no certificates found"));
+    }
+    Ok(roots)
+}
+
+/// `cert_file`'s chain and `key_file`'s key.
+fn cert_and_key(
+    o: &TlsOptions,
+    f: &TlsFiles,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
     let certs = CertificateDer::pem_slice_iter(&f.cert)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pair_error(&o.cert_file, &e.to_string()))?;
@@ -289,10 +308,150 @@ pub fn server_config(o: &TlsOptions, f: &TlsFiles) -> Result<Arc<ServerConfig>, 
         };
         pair_error(&o.key_file, &why)
     })?;
+    Ok((certs, key))
+}
+
+/// Builds the rustls configuration for `o` from the files' contents. The
+/// error names the file at fault.
+pub fn server_config(o: &TlsOptions, f: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
+    server_config_verifying(o, f, o.verifies())
+}
+
+/// [`server_config`], asking for client certificates when `verify`.
+fn server_config_verifying(
+    o: &TlsOptions,
+    f: &TlsFiles,
+    verify: bool,
+) -> Result<Arc<ServerConfig>, String> {
+    let (provider, versions) = provider_for(o);
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("tls: {e}"))?;
+    let builder = match &f.ca {
+        Some(ca) if verify => {
+            let roots = roots(o, ca)?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| ca_error(&o.ca_file, &e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None if verify => {
+            return Err(
+                "tls: verify needs ca_file (natsd does not read the system's CA store)".into(),
+            )
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    let (certs, key) = cert_and_key(o, f)?;
     let config = builder
         .with_single_cert(certs, key)
         .map_err(|e| pair_error(&o.key_file, &e.to_string()))?;
     Ok(Arc::new(config))
+}
+
+/// The rustls configurations of `cluster { tls {} }`.
+#[derive(Debug, Clone)]
+pub struct RouteTlsConfig {
+    /// For accepted routes: always asks for a client certificate and
+    /// verifies it against `ca_file` (nats-server forces `verify` for
+    /// routes, and `/varz` shows `tls_verify: true` whatever the block
+    /// says).
+    pub server: Arc<ServerConfig>,
+    /// For dialed routes: the same certificate as the client certificate,
+    /// `ca_file` as the roots the acceptor's certificate must chain to
+    /// (or no check at all with `insecure`).
+    pub client: Arc<ClientConfig>,
+}
+
+/// Builds both sides of route TLS for `o` from the files' contents. The
+/// error names the file at fault.
+pub fn route_config(o: &TlsOptions, f: &TlsFiles) -> Result<RouteTlsConfig, String> {
+    let server = server_config_verifying(o, f, true)?;
+    let (provider, versions) = provider_for(o);
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("tls: {e}"))?;
+    let builder = if o.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoServerVerification(provider)))
+    } else {
+        let Some(ca) = &f.ca else {
+            return Err(
+                "tls: routes verify their peers and need ca_file (natsd does not read the system's CA store)".into(),
+            );
+        };
+        builder.with_root_certificates(roots(o, ca)?)
+    };
+    let (certs, key) = cert_and_key(o, f)?;
+    let client = builder
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| pair_error(&o.key_file, &e.to_string()))?;
+    Ok(RouteTlsConfig {
+        server,
+        client: Arc::new(client),
+    })
+}
+
+/// `insecure`: any certificate chain and host name is accepted, but the
+/// handshake signatures are still checked (they prove the peer holds the
+/// key of the certificate it sent, which costs nothing to keep).
+#[derive(Debug)]
+struct NoServerVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoServerVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The name a dialed route's certificate must carry: the route URL's
+/// host, as an IP address when it is one (matched against IP SANs), else
+/// as a DNS name.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(ServerName::from(ip));
+    }
+    ServerName::try_from(host.to_string()).map_err(|_| format!("invalid TLS server name {host:?}"))
 }
 
 fn pair_error(file: &str, why: &str) -> String {
@@ -369,9 +528,10 @@ pub fn peer_cert(der: &[u8]) -> Option<PeerCert> {
 
 /// One connection's rustls state plus the ciphertext (or, before TLS
 /// started, plaintext) that must reach the socket before anything newer.
+/// Server side for accepted connections, client side for dialed routes.
 #[derive(Debug)]
 pub struct Session {
-    conn: ServerConnection,
+    conn: rustls::Connection,
     /// Bytes for the wire, in order, not yet handed to a writer.
     wire: Vec<u8>,
 }
@@ -380,11 +540,27 @@ impl Session {
     /// Starts a server-side TLS session; `before` is what was queued in
     /// plaintext before the handshake began (it still goes out first).
     pub(crate) fn new(config: Arc<ServerConfig>, before: Vec<u8>) -> Result<Session, String> {
-        let mut conn = ServerConnection::new(config).map_err(|e| e.to_string())?;
+        let conn = ServerConnection::new(config).map_err(|e| e.to_string())?;
+        Ok(Session::with(conn.into(), before))
+    }
+
+    /// Starts a client-side TLS session to `name` (a dialed route): its
+    /// ClientHello is the first output. Plaintext sealed before the
+    /// handshake completes waits inside rustls and follows it.
+    pub(crate) fn client(
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+        before: Vec<u8>,
+    ) -> Result<Session, String> {
+        let conn = ClientConnection::new(config, name).map_err(|e| e.to_string())?;
+        Ok(Session::with(conn.into(), before))
+    }
+
+    fn with(mut conn: rustls::Connection, before: Vec<u8>) -> Session {
         // The outbox's max_pending bounds what is queued; rustls must not
         // truncate a large batch of messages.
         conn.set_buffer_limit(None);
-        Ok(Session { conn, wire: before })
+        Session { conn, wire: before }
     }
 
     /// Encrypts the plaintext in `buf` and replaces it with every byte
@@ -467,7 +643,7 @@ impl Session {
         })
     }
 
-    /// The client's certificate chain as `/connz` shows it.
+    /// The peer's certificate chain as `/connz` shows it.
     pub(crate) fn peer_certs(&self) -> Vec<PeerCert> {
         self.conn
             .peer_certificates()

@@ -999,6 +999,37 @@ fn cluster_block() {
     // Written back and read again: the same options.
     let again = opts(&config::to_config(&o));
     assert_eq!(again.cluster, o.cluster);
+    // Route TLS, pinned accounts (accepted; natsd does not pool).
+    let o = opts(
+        "cluster {\n  port: 6222\n  accounts: [ ACC, B ]\n  tls {\n    cert_file: srv.pem\n    key_file: srv.key\n    ca_file: ca.pem\n    verify: true\n    timeout: 0.5\n    insecure: true\n    handshake_first: true\n    min_version: \"1.3\"\n    cipher_suites: [ TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 ]\n  }\n}\n",
+    );
+    let c = o.cluster.clone().unwrap();
+    assert_eq!(c.accounts, ["ACC", "B"]);
+    let t = c.tls.clone().unwrap();
+    assert_eq!(
+        (
+            t.cert_file.as_str(),
+            t.key_file.as_str(),
+            t.ca_file.as_str()
+        ),
+        ("srv.pem", "srv.key", "ca.pem")
+    );
+    assert!(t.verify && t.insecure);
+    assert_eq!(t.timeout, std::time::Duration::from_millis(500));
+    assert_eq!(t.min_version, natsd_core::tls::MinVersion::Tls13);
+    assert_eq!(
+        t.handshake_first,
+        natsd_core::tls::HandshakeFirst::Off,
+        "routes are always TLS first; the key is accepted and ignored"
+    );
+    assert_eq!(t.cipher_suites.len(), 1);
+    // With TLS the route auth timeout is the TLS timeout plus a second.
+    assert_eq!(
+        c.effective_auth_timeout(),
+        std::time::Duration::from_millis(1500)
+    );
+    let again = opts(&config::to_config(&o));
+    assert_eq!(again.cluster, o.cluster);
     // No port: a cluster block without routing, as nats-server.
     let c = opts("cluster { name: C1, routes: [\"nats://a:1\"] }")
         .cluster
@@ -1014,8 +1045,28 @@ fn cluster_block() {
     );
     for (text, want) in [
         (
-            "cluster {\n  port: 1\n  tls: {}\n}",
-            "t.conf:3:3: not supported yet: cluster.tls",
+            "cluster {\n  port: 1\n  tls: { cert_file: c, key_file: k }\n}",
+            "t.conf:3:3: tls: routes verify their peers and need ca_file (natsd does not read the system's CA store)",
+        ),
+        (
+            "cluster { tls: { cert_file: c, key_file: k, ca_file: a, verify_and_map: true } }",
+            "t.conf:1:57: not supported yet: cluster.tls.verify_and_map",
+        ),
+        (
+            "cluster { tls: { cert_file: c, key_file: k, ca_file: a, pinned_certs: [] } }",
+            "t.conf:1:57: not supported yet: cluster.tls.pinned_certs",
+        ),
+        (
+            "cluster { tls: { cert_file: c, key_file: k, ca_file: a, bogus: 1 } }",
+            "t.conf:1:57: error parsing tls config, unknown field \"bogus\"",
+        ),
+        (
+            "tls: { cert_file: c, key_file: k, insecure: true }",
+            "t.conf:1:35: not supported yet: tls.insecure",
+        ),
+        (
+            "cluster { accounts: [ 1 ] }",
+            "t.conf:1:23: error parsing accounts: unsupported type in array int64",
         ),
         (
             "cluster { permissions: {} }",

@@ -108,13 +108,14 @@ pub fn startup(runtime: &str) -> Arc<Server> {
         }
     };
     let opts = resolved.opts;
-    let tls_config = match tls::load(&opts) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{prog}: {e}");
-            std::process::exit(1);
-        }
-    };
+    let (tls_config, route_tls) =
+        match tls::load(&opts).and_then(|c| Ok((c, tls::load_cluster(&opts)?))) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{prog}: {e}");
+                std::process::exit(1);
+            }
+        };
     if let Err(e) = init_logger(&opts) {
         eprintln!("{prog}: {e}");
         std::process::exit(1);
@@ -122,6 +123,7 @@ pub fn startup(runtime: &str) -> Arc<Server> {
     let _ = CONFIG.set(resolved.config);
     let server = Server::new(opts, os_seed());
     server.tls().install(tls_config);
+    server.routes().install_tls(route_tls);
     server.monitor().set_started(Instant::now(), unix_now());
     log::info!("Starting natsd ({runtime} runtime)");
     log::info!("  Version:  {NATSD_VERSION} (nats-server {COMPAT_VERSION} compatible)");

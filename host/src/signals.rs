@@ -92,6 +92,10 @@ pub fn reload(server: &Server) -> Result<(), String> {
         Ok(c) => c,
         Err(e) => return fail(e.to_string()),
     };
+    let route_tls = match crate::tls::load_cluster(&new) {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string()),
+    };
     let old = server.options();
     match config::reload_diff(&old, &new) {
         Err(e) => fail(e),
@@ -102,6 +106,7 @@ pub fn reload(server: &Server) -> Result<(), String> {
             crate::apply_logging(&new);
             server.reload(new);
             server.tls().install(tls_config);
+            server.routes().install_tls(route_tls);
             log::info!("Reloaded server configuration ({})", loaded.digest);
             Ok(())
         }

@@ -1,9 +1,10 @@
-//! The client TLS files on the real file system: read at startup and on
-//! every reload, handed to the core as bytes (`natsd_core::tls`).
+//! The TLS files (client `tls {}` and `cluster { tls {} }`) on the real
+//! file system: read at startup and on every reload, handed to the core as
+//! bytes (`natsd_core::tls`).
 
 use std::sync::Arc;
 
-use natsd_core::tls::{self, ServerConfig, TlsFiles};
+use natsd_core::tls::{self, RouteTlsConfig, ServerConfig, TlsFiles, TlsOptions};
 use natsd_core::{Options, Server};
 
 use crate::files::go_io_error;
@@ -18,8 +19,21 @@ pub fn load(opts: &Options) -> Result<Option<Arc<ServerConfig>>, String> {
     let Some(t) = &opts.tls else {
         return Ok(None);
     };
+    tls::server_config(t, &files(t)?).map(Some)
+}
+
+/// Reads the PEM files `cluster { tls {} }` names and builds the route
+/// configurations; `None` without route TLS.
+pub fn load_cluster(opts: &Options) -> Result<Option<RouteTlsConfig>, String> {
+    let Some(t) = opts.cluster.as_ref().and_then(|c| c.tls.as_ref()) else {
+        return Ok(None);
+    };
+    tls::route_config(t, &files(t)?).map(Some)
+}
+
+fn files(t: &TlsOptions) -> Result<TlsFiles, String> {
     let pair = |e: String| format!("error parsing X509 certificate/key pair: {e}");
-    let files = TlsFiles {
+    Ok(TlsFiles {
         cert: read(&t.cert_file).map_err(pair)?,
         key: read(&t.key_file).map_err(pair)?,
         ca: if t.ca_file.is_empty() {
@@ -30,8 +44,7 @@ pub fn load(opts: &Options) -> Result<Option<Arc<ServerConfig>>, String> {
                     .map_err(|e| format!("failed to parse root ca certificate: {e}"))?,
             )
         },
-    };
-    tls::server_config(t, &files).map(Some)
+    })
 }
 
 /// What nats-server logs at startup about client TLS.

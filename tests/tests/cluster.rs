@@ -1,6 +1,6 @@
-//! Cluster routes (issue 8 phase 1): natsd-only clusters over all three
+//! Cluster routes (issue 8): natsd-only clusters over all three
 //! runtimes, and mixed clusters with the real nats-server 2.14.0 and
-//! 2.9.10 (topology-tests.md R1–R8, R10). Everything on 127.0.0.1 with
+//! 2.9.10 (topology-tests.md R1–R10). Everything on 127.0.0.1 with
 //! free ports; every process is killed when its `ServerProcess` drops.
 //!
 //! Readiness is polled on `/routez` (`remote_name`s); interest is synced
@@ -16,6 +16,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use natsd_tests::{free_port, servers, ServerBin, ServerProcess};
@@ -498,9 +499,19 @@ fn exactly_once(what: &str, want: &BTreeSet<String>, got: &[&Msg]) {
 /// Sub `foo` on every node, publish once from every node: every subscriber
 /// gets exactly one copy of each (routes.md one-hop rule).
 fn everyone_gets_everything_once(nodes: &[&Node]) {
+    everyone_gets_everything_once_as(nodes, None);
+}
+
+/// [`everyone_gets_everything_once`] with every client signed in as
+/// `(user, password)` (so in that user's account).
+fn everyone_gets_everything_once_as(nodes: &[&Node], user: Option<(&str, &str)>) {
     let subject = unique("all.");
-    let mut subs: Vec<Client> = nodes.iter().map(|n| n.client()).collect();
-    let mut pubs: Vec<Client> = nodes.iter().map(|n| n.client()).collect();
+    let connect = |n: &Node| match user {
+        Some((u, p)) => Client::connect_as(n.port(), &n.name, u, p),
+        None => n.client(),
+    };
+    let mut subs: Vec<Client> = nodes.iter().map(|n| connect(n)).collect();
+    let mut pubs: Vec<Client> = nodes.iter().map(|n| connect(n)).collect();
     for s in subs.iter_mut() {
         s.send(&format!("SUB {subject} 1\r\n"));
         let mut refs: Vec<&mut Client> = pubs.iter_mut().collect();
@@ -939,6 +950,87 @@ fn r4_real_server_killed_and_restarted() {
     everyone_gets_everything_once(&[&ours, &r1, &r2]);
 }
 
+/// Starts `bin` as `name` on route port `route` (a fresh monitor port),
+/// with no routes of its own: a server restarted "empty".
+fn node_on_route_port(bin: &ServerBin, name: &str, route: u16) -> Node {
+    let mon = free_port();
+    let p = ServerProcess::start(
+        bin,
+        &[
+            "--server_name",
+            name,
+            "--cluster",
+            &format!("nats://127.0.0.1:{route}"),
+            "--cluster_name",
+            "C1",
+            "-m",
+            &mon.to_string(),
+        ],
+    );
+    Node {
+        id: server_id(&p),
+        p,
+        name: name.into(),
+        route,
+        mon,
+    }
+}
+
+/// R4 step 4: routes learned only through gossip are not dialed forever.
+/// a is the seed, b and c route to it, and b meets c by gossip (b dials c:
+/// a tells its existing peers about a newcomer). Killing c: b, which
+/// dialed that implicit route, tries it again once and gives up; a
+/// accepted c and never dials it. So a c restarted on the same route
+/// port with no routes of its own stays alone. Killing b: a and c only
+/// ever accepted b, so a restarted b stays alone too. Checked the same
+/// way with three nats-server 2.14 (the scenario runs against it first):
+/// there the dialer logs `Attempting reconnect for solicited route`, makes
+/// one attempt and stops.
+#[test]
+fn r4_implicit_routes_are_not_redialed() {
+    let mut bins: Vec<ServerBin> = nats_214().into_iter().collect();
+    bins.push(natsd()[0].clone());
+    for bin in &bins {
+        let a = node(bin, "a", &[], &[]);
+        let mut b = node(bin, "b", &[&a.route_url()], &[]);
+        wait_mesh(&[&a, &b]);
+        let mut c = node(bin, "c", &[&a.route_url()], &[]);
+        wait_mesh(&[&a, &b, &c]);
+        let bc = b.route_to("c").unwrap();
+        assert_eq!(bc["did_solicit"], true, "[{bin}] {bc}");
+        assert_eq!(bc["is_configured"], false, "[{bin}] {bc}");
+
+        // The implicit dialer (b) loses c.
+        let c_route = c.route;
+        c.p.kill();
+        wait_for("a and b to drop c", &[&a, &b], || {
+            !a.routed_to(&c) && !b.routed_to(&c)
+        });
+        std::thread::sleep(Duration::from_millis(2500));
+        let c2 = node_on_route_port(bin, "c", c_route);
+        std::thread::sleep(Duration::from_millis(3000));
+        assert!(
+            c2.peers().is_empty(),
+            "[{bin}] a restarted c got routes {:?}",
+            c2.peers()
+        );
+        drop(c2);
+
+        // Only accepting sides (a and, for this route, nobody) lose b.
+        let b_route = b.route;
+        b.p.kill();
+        wait_for("a to drop b", &[&a], || !a.routed_to(&b));
+        std::thread::sleep(Duration::from_millis(2500));
+        let b2 = node_on_route_port(bin, "b", b_route);
+        std::thread::sleep(Duration::from_millis(3000));
+        assert!(
+            b2.peers().is_empty(),
+            "[{bin}] a restarted b got routes {:?}",
+            b2.peers()
+        );
+    }
+}
+
 /// R5: 2.9.10 seed, a 2.14 server and natsd: 2.9 gossips natsd's INFO to
 /// the 2.14 server, whose pinned `$SYS` attempt toward natsd ends with an
 /// `-ERR` natsd tolerates.
@@ -1035,6 +1127,58 @@ fn r6_r7_pooling_and_compression_offers() {
         everyone_gets_everything_once(&[&fast, &ours2]);
         let _ = std::fs::remove_file(&conf);
     }
+}
+
+/// R6 exactly: a 2.14 server with `pool_size: 3` and the pinned account
+/// `ACC` dials natsd, which has `ACC` too and the same cluster keys in its
+/// own configuration (accepted; natsd does not pool). The pinned attempts
+/// end with 2.14's `-ERR` and leave one route on both sides; traffic in
+/// `$G` (user `g`, a top-level user) and in `ACC` crosses both ways
+/// exactly once, and neither account sees the other's.
+#[test]
+fn r6_pinned_account_peer() {
+    let Some(real) = nats_214() else { return };
+    let conf = write_conf(concat!(
+        "cluster { pool_size: 3, accounts: [ ACC ] }\n",
+        "accounts {\n  ACC: { users: [ { user: a, password: a } ] }\n}\n",
+        "authorization { users: [ { user: g, password: g } ] }\n",
+    ));
+    for bin in natsd() {
+        let ours = node(bin, "ours", &[], &["-c", &conf]);
+        let r = node(&real, "pooled", &[&ours.route_url()], &["-c", &conf]);
+        wait_mesh(&[&ours, &r]);
+        // Let the pinned attempts (ACC and $SYS) come and go.
+        std::thread::sleep(Duration::from_millis(1500));
+        let z = r.routez();
+        assert_eq!(z["num_routes"], 1, "[{bin}] {z}");
+        assert_eq!(ours.routez()["num_routes"], 1, "[{bin}]");
+        everyone_gets_everything_once_as(&[&ours, &r], Some(("g", "g")));
+        everyone_gets_everything_once_as(&[&ours, &r], Some(("a", "a")));
+        // Same subject, other account: nothing crosses between them.
+        let mut sg = Client::connect_as(ours.port(), "sg", "g", "g");
+        let mut pa = Client::connect_as(r.port(), "pa", "a", "a");
+        let mut pg = Client::connect_as(r.port(), "pg", "g", "g");
+        sg.send("SUB iso 1\r\n");
+        sg.sync(&mut [&mut pg]);
+        pa.publish("iso", None, "acc");
+        pa.flush();
+        pg.publish("iso", None, "g");
+        pg.flush();
+        let got: Vec<String> = sg.take("1").into_iter().map(|m| m.payload).collect();
+        assert_eq!(got, ["g"], "[{bin}]");
+        assert!(
+            ours.p.stderr().lines().all(|l| !l.contains("[ERR]")),
+            "[{bin}] {}",
+            ours.p.stderr()
+        );
+        assert_eq!(r.routez()["num_routes"], 1, "[{bin}]");
+        assert!(
+            r.p.stderr().contains("dedicated route for account \"ACC\""),
+            "[{bin}] {}",
+            r.p.stderr()
+        );
+    }
+    let _ = std::fs::remove_file(&conf);
 }
 
 /// R8 against 2.14: wrong route credentials and a wrong cluster name, both
@@ -1176,4 +1320,383 @@ fn accounts_across_routes() {
         assert_eq!(answers.len(), 1, "[{what}] response: {answers:?}");
         assert_eq!(answers[0].payload, "ok", "[{what}]");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Lame duck mode and route peers
+// ---------------------------------------------------------------------------
+
+/// The `connect_urls` of an INFO.
+fn connect_urls(info: &Value) -> BTreeSet<String> {
+    info["connect_urls"]
+        .as_array()
+        .map(|u| {
+            u.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn send_signal(p: &ServerProcess, sig: &str) {
+    let pid = p.pid().expect("server pid").to_string();
+    let ok = std::process::Command::new("kill")
+        .args([format!("-{sig}"), pid])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill -{sig} failed");
+}
+
+/// Reads until `c` has an INFO for which `cond` holds (bounded).
+fn wait_info(c: &mut Client, what: &str, cond: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond(&c.info) {
+        assert!(
+            Instant::now() < deadline,
+            "[{}] no INFO with {what}; last {}",
+            c.name,
+            c.info
+        );
+        c.read_one(Instant::now() + Duration::from_millis(100));
+    }
+}
+
+/// Lame duck mode is told to route peers (natsd + natsd, natsd + 2.14 in
+/// both roles): the server entering it sends its peers its route INFO
+/// with `"ldm":true`; a peer then leaves that server's client URL out of
+/// `connect_urls` (an async INFO to its protocol-1 clients, and the INFO
+/// of clients connecting afterwards), while the server in lame duck mode
+/// leaves its own URL out of what its clients get.
+#[test]
+fn lame_duck_is_told_to_route_peers() {
+    let conf = write_conf("lame_duck_grace_period: \"5s\"\nlame_duck_duration: \"30s\"\n");
+    let mut pairs: Vec<(ServerBin, ServerBin)> =
+        vec![(natsd()[0].clone(), natsd()[1 % natsd().len()].clone())];
+    if let Some(real) = nats_214() {
+        pairs.push((natsd()[0].clone(), real.clone()));
+        pairs.push((real, natsd()[0].clone()));
+    }
+    for (going, staying) in pairs {
+        let what = format!("{} in lame duck, peer {}", going.name, staying.name);
+        let x = node(&going, "x", &[], &["-c", &conf]);
+        let y = node(&staying, "y", &[&x.route_url()], &[]);
+        wait_mesh(&[&x, &y]);
+        let (xu, yu) = (
+            format!("127.0.0.1:{}", x.port()),
+            format!("127.0.0.1:{}", y.port()),
+        );
+        let mut cy = y.client();
+        wait_info(&mut cy, "both URLs", |i| {
+            connect_urls(i) == BTreeSet::from([xu.clone(), yu.clone()])
+        });
+        let mut cx = x.client();
+        wait_info(&mut cx, "both URLs", |i| {
+            connect_urls(i) == BTreeSet::from([xu.clone(), yu.clone()])
+        });
+
+        send_signal(&x.p, "USR2");
+        wait_info(&mut cy, &format!("[{what}] y's URL only"), |i| {
+            connect_urls(i) == BTreeSet::from([yu.clone()])
+        });
+        assert!(cy.info.get("ldm").is_none(), "[{what}] {}", cy.info);
+        wait_info(&mut cx, &format!("[{what}] ldm"), |i| i["ldm"] == true);
+        assert_eq!(
+            connect_urls(&cx.info),
+            BTreeSet::from([yu.clone()]),
+            "[{what}] {}",
+            cx.info
+        );
+        // A client arriving at y now is not offered x.
+        let late = y.client();
+        assert_eq!(
+            connect_urls(&late.info),
+            BTreeSet::from([yu.clone()]),
+            "[{what}]"
+        );
+        // The route itself stays up until x leaves.
+        assert!(y.routed_to(&x), "[{what}]");
+    }
+    let _ = std::fs::remove_file(&conf);
+}
+
+// ---------------------------------------------------------------------------
+// R9: TLS routes
+// ---------------------------------------------------------------------------
+
+/// A CA and one certificate it signed for `localhost` and 127.0.0.1 with
+/// both server and client auth (what R9 asks for), as PEM files in a
+/// directory of their own (removed on drop), and the `cluster { tls {} }`
+/// configuration using them.
+struct RouteCerts {
+    dir: PathBuf,
+}
+
+impl RouteCerts {
+    fn new(tag: &str) -> RouteCerts {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let dir = std::env::temp_dir().join(unique(&format!("natsd-route-tls-{tag}-")));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, format!("route CA {tag}"));
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut p =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, "route");
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = p
+            .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+            .unwrap();
+        std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+        std::fs::write(dir.join("srv.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("srv.key"), key.serialize_pem()).unwrap();
+        RouteCerts { dir }
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+
+    /// A config file with `cluster { tls {…} }` (plus `top` lines).
+    fn conf(&self, top: &str) -> String {
+        let text = format!(
+            "{top}\ncluster {{\n  tls {{\n    cert_file: {:?}\n    key_file: {:?}\n    ca_file: {:?}\n    verify: true\n  }}\n}}\n",
+            self.file("srv.pem"),
+            self.file("srv.key"),
+            self.file("ca.pem"),
+        );
+        let path = self.dir.join(format!("{}.conf", unique("c")));
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    /// A rustls client config trusting this CA, with or without the
+    /// certificate as client certificate.
+    fn rustls_client(&self, with_cert: bool) -> Arc<rustls::ClientConfig> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(self.file("ca.pem")).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+        Arc::new(if with_cert {
+            let certs = CertificateDer::pem_file_iter(self.file("srv.pem"))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = PrivateKeyDer::from_pem_file(self.file("srv.key")).unwrap();
+            b.with_client_auth_cert(certs, key).unwrap()
+        } else {
+            b.with_no_client_auth()
+        })
+    }
+}
+
+impl Drop for RouteCerts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `nats-route://localhost:PORT`: the certificate's DNS name.
+fn localhost_route(n: &Node) -> String {
+    format!("nats-route://localhost:{}", n.route)
+}
+
+/// Opens a TLS connection to `n`'s route port as a dialer would and
+/// returns the first plaintext line the acceptor sends (its INFO), or the
+/// TLS error.
+fn tls_route_probe(n: &Node, config: Arc<rustls::ClientConfig>) -> Result<String, String> {
+    let mut sock = TcpStream::connect(("127.0.0.1", n.route)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        match tls.read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            Ok(_) => return Err("closed".into()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// R9, natsd only: a TLS cluster with one node per runtime (b dials the
+/// seed by DNS name, c by IP, b and c meet by gossip on IPs), traffic
+/// every way exactly once; the acceptor's INFO (inside TLS) and `/varz`
+/// show the TLS requirements.
+#[test]
+fn r9_natsd_tls_cluster_on_every_runtime() {
+    let certs = RouteCerts::new("natsd");
+    let conf = certs.conf("");
+    let bins = natsd();
+    let a = node(&bins[0], "a", &[], &["-c", &conf]);
+    let b = node(
+        &bins[1 % bins.len()],
+        "b",
+        &[&localhost_route(&a)],
+        &["-c", &conf],
+    );
+    let c = node(
+        &bins[2 % bins.len()],
+        "c",
+        &[&a.route_url()],
+        &["-c", &conf],
+    );
+    wait_mesh(&[&a, &b, &c]);
+    everyone_gets_everything_once(&[&a, &b, &c]);
+    for n in [&a, &b, &c] {
+        let info = tls_route_probe(n, certs.rustls_client(true)).unwrap();
+        assert!(info.starts_with("INFO {"), "[{}] {info}", n.p.bin());
+        assert!(
+            info.contains("\"tls_required\":true,\"tls_verify\":true"),
+            "[{}] {info}",
+            n.p.bin()
+        );
+        let v = http_json(n.mon, "/varz");
+        let cl = &v["cluster"];
+        assert_eq!(cl["tls_required"], true, "{cl}");
+        assert_eq!(cl["tls_verify"], true, "{cl}");
+        assert_eq!(cl["tls_timeout"], 2, "{cl}");
+        assert_eq!(cl["auth_timeout"], 3, "{cl}");
+    }
+    // Queue group across TLS routes: each message once.
+    let mut sb = b.client();
+    let mut sc = c.client();
+    let mut pa = a.client();
+    sb.send("SUB work q 1\r\n");
+    sc.send("SUB work q 1\r\n");
+    sb.sync(&mut [&mut pa]);
+    sc.sync(&mut [&mut pa]);
+    let sent = publish_numbered(&mut pa, "work", 300);
+    let (x, y) = (sb.take("1"), sc.take("1"));
+    let all: Vec<&Msg> = x.iter().chain(&y).collect();
+    exactly_once("queue over TLS routes", &sent, &all);
+}
+
+/// R9, negative: on a natsd TLS route port a plain TCP client receives no
+/// byte and is closed at the TLS timeout; a TLS dialer without a client
+/// certificate is refused; a natsd whose certificate comes from another
+/// CA never gets a route (both sides log the TLS failure).
+#[test]
+fn r9_tls_route_refusals() {
+    let certs = RouteCerts::new("refusals");
+    let conf = certs.conf("");
+    for bin in natsd() {
+        let a = node(bin, "a", &[], &["-c", &conf]);
+        let mut s = TcpStream::connect(("127.0.0.1", a.route)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+        let started = Instant::now();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        let took = started.elapsed();
+        assert!(got.is_empty(), "[{bin}] plain client got {got:?}");
+        assert!(
+            took >= Duration::from_millis(1800) && took < Duration::from_secs(5),
+            "[{bin}] closed after {took:?}"
+        );
+
+        let refused = tls_route_probe(&a, certs.rustls_client(false));
+        assert!(refused.is_err(), "[{bin}] {refused:?}");
+
+        let other = RouteCerts::new("other");
+        let other_conf = other.conf("");
+        let x = node(bin, "x", &[&localhost_route(&a)], &["-c", &other_conf]);
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(
+            a.peers().is_empty() && x.peers().is_empty(),
+            "[{bin}] {:?} {:?}",
+            a.peers(),
+            x.peers()
+        );
+        assert!(
+            a.p.stderr().contains("TLS route handshake error"),
+            "[{bin}] {}",
+            a.p.stderr()
+        );
+        assert!(
+            x.p.stderr().contains("TLS route handshake error"),
+            "[{bin}] {}",
+            x.p.stderr()
+        );
+    }
+}
+
+/// R9 with nats-server 2.14: natsd dials a TLS 2.14 seed by DNS name, a
+/// second 2.14 server dials natsd by DNS name and learns the seed by
+/// gossip; traffic every way exactly once.
+#[test]
+fn r9_tls_routes_with_real_server() {
+    let Some(real) = nats_214() else { return };
+    let certs = RouteCerts::new("real");
+    let conf = certs.conf("");
+    for bin in natsd() {
+        let r1 = node(&real, "real1", &[], &["-c", &conf]);
+        let ours = node(bin, "ours", &[&localhost_route(&r1)], &["-c", &conf]);
+        wait_mesh(&[&r1, &ours]);
+        let r2 = node(&real, "real2", &[&localhost_route(&ours)], &["-c", &conf]);
+        wait_mesh(&[&r1, &ours, &r2]);
+        everyone_gets_everything_once(&[&r1, &ours, &r2]);
+        let info = tls_route_probe(&r1, certs.rustls_client(true)).unwrap();
+        assert!(info.contains("\"tls_verify\":true"), "{info}");
+        // The real server's varz as the reference for natsd's.
+        for n in [&r1, &ours] {
+            let v = http_json(n.mon, "/varz");
+            let cl = &v["cluster"];
+            assert_eq!(
+                (&cl["tls_required"], &cl["tls_verify"], &cl["tls_timeout"]),
+                (&Value::Bool(true), &Value::Bool(true), &Value::from(2)),
+                "[{}] {cl}",
+                n.p.bin()
+            );
+        }
+    }
+}
+
+/// Route certificates reload on SIGHUP (the files are read again, as for
+/// the client `tls {}` block): a natsd whose route certificates were
+/// swapped for another CA's on disk refuses a peer of the new CA until
+/// the reload, and routes with it after.
+#[test]
+fn r9_sighup_reloads_route_certificates() {
+    let bin = &natsd()[0];
+    let old = RouteCerts::new("old");
+    let new = RouteCerts::new("new");
+    let conf = old.conf("");
+    let a = node(bin, "a", &[], &["-c", &conf]);
+    let b = node(bin, "b", &[&localhost_route(&a)], &["-c", &new.conf("")]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(a.peers().is_empty(), "{:?}", a.peers());
+    for f in ["ca.pem", "srv.pem", "srv.key"] {
+        std::fs::copy(new.file(f), old.file(f)).unwrap();
+    }
+    send_signal(&a.p, "HUP");
+    wait_mesh(&[&a, &b]);
+    everyone_gets_everything_once(&[&a, &b]);
+    assert!(
+        a.p.stderr().contains("Reloaded server configuration"),
+        "{}",
+        a.p.stderr()
+    );
 }

@@ -1882,8 +1882,8 @@ mod tests {
             "t.conf:2:3: not supported yet: gateway"
         );
         assert_eq!(
-            opts("cluster {\n  port: 1\n  tls: {}\n}\n").unwrap_err(),
-            "t.conf:3:3: not supported yet: cluster.tls"
+            opts("cluster {\n  port: 1\n  permissions: {}\n}\n").unwrap_err(),
+            "t.conf:3:3: not supported yet: cluster.permissions"
         );
     }
 

@@ -28,6 +28,10 @@ struct ClusterVarz {
     urls: Vec<String>,
     #[serde(skip_serializing_if = "is_zero_f64")]
     tls_timeout: f64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_verify: bool,
 }
 
 fn is_zero_u16(v: &u16) -> bool {
@@ -135,7 +139,11 @@ fn cluster_varz(server: &crate::Server) -> ClusterVarz {
             .map_or(c.port.unwrap_or(0), |a| a.port()),
         auth_timeout: c.effective_auth_timeout().as_secs_f64(),
         urls: c.routes.iter().map(|u| u.host_port()).collect(),
-        tls_timeout: 2.0,
+        tls_timeout: c.tls.as_ref().map_or(2.0, |t| t.timeout.as_secs_f64()),
+        // Routes always verify the peer's certificate (nats-server shows
+        // `tls_verify: true` whatever the block says).
+        tls_required: c.tls.is_some(),
+        tls_verify: c.tls.is_some(),
     }
 }
 

@@ -8,6 +8,15 @@
 //! accept and requires CONNECT as the first line; the solicitor sends
 //! CONNECT and INFO at once. Each side registers the route when the peer's
 //! INFO arrives, then sends its whole local interest.
+//!
+//! With `cluster { tls {} }` (routes.md §2.2) the TLS handshake comes
+//! before any of that on both sides: the rustls session is put in the
+//! outbox before the first byte is queued (server side for an accepted
+//! route, client side toward the URL's host for a dialed one), so the
+//! INFO and CONNECT queued at once wait inside rustls and leave as the
+//! first records after the handshake. An acceptor therefore sends nothing
+//! to a peer that does not start a handshake, and a handshake not done
+//! within `tls.timeout` closes the route.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -54,6 +63,19 @@ enum State {
     Closed,
 }
 
+/// A route's TLS progress (only with `cluster { tls {} }`).
+#[derive(Debug)]
+struct RouteTls {
+    handshaking: bool,
+    /// The handshake must be done by then.
+    deadline: Instant,
+    /// Decrypted input, reused between reads.
+    plain: Vec<u8>,
+}
+
+/// Decrypted-input buffers larger than this are freed after use.
+const PLAIN_KEEP: usize = 64 * 1024;
+
 /// A remote subscription's key: account, subject, queue.
 type SubKey = (Bytes, Bytes, Option<Bytes>);
 
@@ -87,6 +109,7 @@ pub struct RouteConnection {
     /// account's index is unchanged.
     /// (subject, generation, account address, matches).
     last: Option<(Vec<u8>, u64, usize, Arc<Matches>)>,
+    tls: Option<RouteTls>,
 }
 
 impl RouteConnection {
@@ -117,14 +140,49 @@ impl RouteConnection {
             rng: Rng::new(seed),
             clock: now,
             last: None,
+            tls: None,
         }
     }
 
-    /// A route accepted on the cluster port: INFO queued.
+    /// With route TLS configured, puts a rustls session in the outbox
+    /// before anything is queued: client side toward `dial_host` for a
+    /// dialed route, server side otherwise. False if the route closed.
+    fn start_tls(&mut self, dial_host: Option<&str>, now: Instant) -> bool {
+        let routes = self.server.routes();
+        let Some(timeout) = routes.options().tls.as_ref().map(|t| t.timeout) else {
+            return true;
+        };
+        let started = match (routes.tls_config(), dial_host) {
+            (None, _) => Err("TLS is configured but not loaded".to_string()),
+            (Some(c), None) => self.outbox.start_tls(c.server),
+            (Some(c), Some(host)) => crate::tls::server_name(host)
+                .and_then(|name| self.outbox.start_client_tls(c.client, name)),
+        };
+        self.tls = Some(RouteTls {
+            handshaking: true,
+            deadline: now + timeout,
+            plain: Vec::new(),
+        });
+        if let Err(e) = started {
+            self.tls_fail(now, &e);
+            return false;
+        }
+        // A dialer's ClientHello.
+        let own = self.outbox.clone();
+        self.mark_wake(&own);
+        true
+    }
+
+    /// A route accepted on the cluster port: INFO queued (with TLS, it
+    /// follows the handshake).
     pub(crate) fn accepted(server: Arc<Server>, peer: SocketAddr, now: Instant) -> RouteConnection {
         let mut c = RouteConnection::new(server, peer, State::AwaitConnect, now);
-        log::info!("{} - Route connection created", c.prefix());
-        c.send_info();
+        if c.start_tls(None, now) {
+            if c.tls.is_none() {
+                log::info!("{} - Route connection created", c.prefix());
+            }
+            c.send_info();
+        }
         c.flush_wakes();
         c
     }
@@ -140,7 +198,13 @@ impl RouteConnection {
         c.dialed = Some((req.target, req.epoch));
         c.url = Some(req.url.clone());
         c.server.routes().connecting(req.target, req.epoch, c.cid);
-        log::info!("{} - Route connection created", c.prefix());
+        if !c.start_tls(Some(&req.url.host), now) {
+            c.flush_wakes();
+            return c;
+        }
+        if c.tls.is_none() {
+            log::info!("{} - Route connection created", c.prefix());
+        }
         let (cluster, dynamic) = c.server.routes().cluster_name();
         let connect = OurConnect {
             echo: true,
@@ -148,7 +212,7 @@ impl RouteConnection {
             pedantic: false,
             user: req.url.user.as_deref(),
             pass: req.url.password.as_deref(),
-            tls_required: false,
+            tls_required: c.tls.is_some(),
             headers: !c.server.options().no_header_support,
             name: c.server.id(),
             cluster: &cluster,
@@ -200,14 +264,93 @@ impl RouteConnection {
         if self.state == State::Closed {
             return None;
         }
-        match (self.deadline, self.next_ping) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let tls = self
+            .tls
+            .as_ref()
+            .filter(|t| t.handshaking)
+            .map(|t| t.deadline);
+        [self.deadline, self.next_ping, tls]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Feeds bytes read from the socket; frames may be split anywhere.
     pub fn receive(&mut self, data: &[u8], now: Instant) {
+        if self.tls.is_some() && !self.is_closed() {
+            self.receive_tls(data, now);
+        } else {
+            self.process(data, now);
+        }
+    }
+
+    /// `receive` on a TLS route: ciphertext in, the plaintext it carries
+    /// processed as on a plain route.
+    fn receive_tls(&mut self, data: &[u8], now: Instant) {
+        let Some(mut t) = self.tls.take() else {
+            return;
+        };
+        let mut plain = std::mem::take(&mut t.plain);
+        plain.clear();
+        let progress = match self.outbox.with_tls(|s| s.read(data, &mut plain)) {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                self.tls = Some(t);
+                self.tls_fail(now, &e);
+                return;
+            }
+            None => {
+                self.tls = Some(t);
+                self.tls_fail(now, "no TLS session");
+                return;
+            }
+        };
+        if t.handshaking && !progress.handshaking {
+            t.handshaking = false;
+            log::info!("{} - Route connection created", self.prefix());
+            if let Some(sum) = self.outbox.with_tls(|s| s.summary(false)).flatten() {
+                log::debug!(
+                    "{} - TLS handshake complete, version {}, cipher suite {}",
+                    self.prefix(),
+                    sum.version,
+                    sum.cipher_suite
+                );
+            }
+        }
+        // Handshake records or alerts rustls wants to send.
+        let own = self.outbox.clone();
+        self.mark_wake(&own);
+        self.tls = Some(t);
+        if plain.is_empty() {
+            self.clock = now;
+            self.flush_wakes();
+        } else {
+            self.process(&plain, now);
+        }
+        if progress.closed && !self.is_closed() {
+            self.close(CloseReason::ClientClosed);
+        }
+        if let Some(t) = self.tls.as_mut() {
+            if plain.capacity() <= PLAIN_KEEP {
+                t.plain = plain;
+            }
+        }
+    }
+
+    /// Closes a route whose TLS failed, without a word (the peer could not
+    /// read one), sending any alert rustls queued.
+    fn tls_fail(&mut self, now: Instant, why: &str) {
+        self.clock = now;
+        log::error!("{} - TLS route handshake error: {why}", self.prefix());
+        self.fail(
+            Fault::Silent("TLS handshake failure"),
+            CloseReason::TlsHandshakeFailure,
+        );
+        self.flush_wakes();
+    }
+
+    /// Plaintext route protocol from the socket (or out of TLS).
+    fn process(&mut self, data: &[u8], now: Instant) {
         if self.is_closed() {
             self.settle_close();
             return;
@@ -291,6 +434,14 @@ impl RouteConnection {
         self.clock = now;
         if self.is_closed() {
             self.settle_close();
+            return;
+        }
+        if self
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.handshaking && now >= t.deadline)
+        {
+            self.tls_fail(now, "TLS handshake timeout");
             return;
         }
         if self.deadline.is_some_and(|d| now >= d) {
@@ -488,6 +639,9 @@ impl RouteConnection {
         } else {
             info.connect_urls.clone()
         };
+        if !urls.is_empty() {
+            self.server.routes().peer_urls_seen();
+        }
         let changed = {
             let mut cur = lock(&peer.connect_urls);
             let changed = *cur != urls;
@@ -587,6 +741,7 @@ impl RouteConnection {
                 self.next_ping = Some(now + FIRST_PING + jitter);
                 self.send_interest();
                 if !info.connect_urls.is_empty() && !info.ldm {
+                    self.server.routes().peer_urls_seen();
                     self.server.send_connect_urls_to_clients();
                 }
             }
@@ -745,43 +900,9 @@ impl RouteConnection {
     }
 
     fn send_info(&mut self) {
+        let tls = self.tls.is_some();
         let server = self.server.clone();
-        let routes = server.routes();
-        let o = server.options();
-        let (cluster, dynamic) = routes.cluster_name();
-        let bound = routes.bound_addr();
-        let advertise = &routes.options().advertise;
-        let (host, port) = match advertise_host_port(advertise) {
-            Some((h, p)) => (h, p),
-            None => (
-                routes.options().host.clone(),
-                bound.map_or(routes.options().port.unwrap_or(0), |a| a.port()),
-            ),
-        };
-        let ip = (!advertise.is_empty()).then(|| format!("nats-route://{advertise}/"));
-        let urls: Vec<String> = if routes.options().no_advertise {
-            Vec::new()
-        } else {
-            server.own_client_url().into_iter().collect()
-        };
-        let info = OurInfo {
-            server_id: server.id(),
-            server_name: server.name(),
-            version: COMPAT_VERSION,
-            proto: 2,
-            go: server.version_string(),
-            host: &host,
-            port,
-            headers: !o.no_header_support,
-            auth_required: routes.options().auth_required(),
-            max_payload: o.max_payload,
-            ip: ip.as_deref(),
-            cluster: &cluster,
-            cluster_dynamic: dynamic,
-            connect_urls: &urls,
-            ldm: server.in_lame_duck(),
-        };
-        self.outbox.append(|b| info.write(b));
+        self.outbox.append(|b| write_info(&server, tls, b));
         let own = self.outbox.clone();
         self.mark_wake(&own);
     }
@@ -948,6 +1069,48 @@ impl Drop for RouteConnection {
         }
         self.flush_wakes();
     }
+}
+
+/// Our route INFO (`ldm` set once the server is in lame duck mode).
+pub(super) fn write_info(server: &Server, tls: bool, out: &mut Vec<u8>) {
+    let routes = server.routes();
+    let o = server.options();
+    let (cluster, dynamic) = routes.cluster_name();
+    let bound = routes.bound_addr();
+    let advertise = &routes.options().advertise;
+    let (host, port) = match advertise_host_port(advertise) {
+        Some((h, p)) => (h, p),
+        None => (
+            routes.options().host.clone(),
+            bound.map_or(routes.options().port.unwrap_or(0), |a| a.port()),
+        ),
+    };
+    let ip = (!advertise.is_empty()).then(|| format!("nats-route://{advertise}/"));
+    let urls: Vec<String> = if routes.options().no_advertise {
+        Vec::new()
+    } else {
+        server.own_client_url().into_iter().collect()
+    };
+    let info = OurInfo {
+        server_id: server.id(),
+        server_name: server.name(),
+        version: COMPAT_VERSION,
+        proto: 2,
+        go: server.version_string(),
+        host: &host,
+        port,
+        headers: !o.no_header_support,
+        auth_required: routes.options().auth_required(),
+        tls_required: tls,
+        tls_verify: tls,
+        max_payload: o.max_payload,
+        ip: ip.as_deref(),
+        cluster: &cluster,
+        cluster_dynamic: dynamic,
+        connect_urls: &urls,
+        ldm: server.in_lame_duck(),
+    };
+    info.write(out);
 }
 
 /// The accounts whose interest routes carry.

@@ -55,6 +55,7 @@ use crate::outbox::{Append, Outbox};
 use crate::rng::Rng;
 use crate::server::{Account, Server};
 use crate::sublist::{InterestSink, Sublist, Subscription};
+use crate::tls::RouteTlsConfig;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -279,6 +280,11 @@ struct Shared {
     pick: AtomicU64,
     /// `connect_error_reports`: log every Nth failed attempt as an error.
     connect_error_reports: i64,
+    /// The rustls configurations of `cluster { tls {} }`, installed by the
+    /// host (it reads the files) at startup and on reload.
+    tls: RwLock<Option<RouteTlsConfig>>,
+    /// Some peer has brought client URLs (see [`Routes::connect_urls`]).
+    urls_seen: AtomicBool,
 }
 
 /// The cluster side of a server. See the module docs.
@@ -361,6 +367,8 @@ impl Routes {
                 listen: Mutex::new(None),
                 pick: AtomicU64::new(pick),
                 connect_error_reports: opts.connect_error_reports,
+                tls: RwLock::new(None),
+                urls_seen: AtomicBool::new(false),
             }),
         }
     }
@@ -398,6 +406,12 @@ impl Routes {
                 self.shared.opts.pool_size
             );
         }
+        if !self.shared.opts.accounts.is_empty() {
+            log::info!(
+                "Pinned route accounts {:?} are not implemented: their traffic uses the one route per server",
+                self.shared.opts.accounts
+            );
+        }
         let c = self.shared.opts.compression.to_ascii_lowercase();
         if !c.is_empty() && c != "off" && c != "disabled" {
             log::info!(
@@ -406,6 +420,11 @@ impl Routes {
             );
         }
         log::info!("Listening for route connections on {addr}");
+        if self.shared.opts.tls.as_ref().is_some_and(|t| t.insecure) {
+            log::warn!(
+                "TLS certificate chain and hostname of solicited routes will not be verified. DO NOT USE IN PRODUCTION!"
+            );
+        }
         let mut d = lock(&self.shared.dial);
         for t in d.targets.iter_mut() {
             if t.state == TargetState::Dialing && t.epoch == 0 {
@@ -413,6 +432,18 @@ impl Routes {
             }
         }
         d.wake();
+    }
+
+    /// Installs the route TLS configuration (from
+    /// [`crate::tls::route_config`]); routes accepted or dialed afterwards
+    /// use it, established ones keep theirs.
+    pub fn install_tls(&self, config: Option<RouteTlsConfig>) {
+        *write(&self.shared.tls) = config;
+    }
+
+    /// The route TLS configuration for a route made now.
+    pub(crate) fn tls_config(&self) -> Option<RouteTlsConfig> {
+        read(&self.shared.tls).clone()
     }
 
     /// The bound route listen address, once [`Routes::listening`] ran.
@@ -466,20 +497,40 @@ impl Routes {
             return Vec::new();
         }
         let mut urls: Vec<String> = own.into_iter().collect();
-        let mut any = false;
         for p in read(&self.shared.peers).iter() {
             for u in lock(&p.connect_urls).iter() {
-                any = true;
                 if !urls.contains(u) {
                     urls.push(u.clone());
                 }
             }
         }
-        // nats-server lists none until some peer brings one.
-        if !any {
+        // nats-server lists none until some peer brings one; from then on
+        // its own stays listed, also once every peer is gone or in lame
+        // duck mode (verified with 2.14).
+        if !self.shared.urls_seen.load(Ordering::Relaxed) {
             urls.clear();
         }
         urls
+    }
+
+    /// A peer brought client URLs: clients are given the cluster's URLs
+    /// from now on.
+    pub(crate) fn peer_urls_seen(&self) {
+        self.shared.urls_seen.store(true, Ordering::Relaxed);
+    }
+
+    /// Lame duck mode began: every route gets our INFO again with
+    /// `"ldm":true` (nats-server's bytes: the route INFO, client URLs
+    /// still listed), and peers stop giving our client URL to their
+    /// clients.
+    pub(crate) fn announce_lame_duck(&self, server: &Server) {
+        let tls = self.shared.opts.tls.is_some();
+        let mut info = Vec::new();
+        connection::write_info(server, tls, &mut info);
+        for p in read(&self.shared.peers).iter() {
+            p.outbox.append(|b| b.extend_from_slice(&info));
+            p.outbox.wake();
+        }
     }
 
     /// Makes `account`'s local interest changes go to the routes.
@@ -1426,6 +1477,74 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(hi.routes().num_routes(), 1);
+    }
+
+    /// Lame duck mode reaches route peers (nats-server's behaviour on
+    /// both sides): the server in lame duck mode sends its route INFO
+    /// again with `"ldm":true`; the peer drops that server's client URL
+    /// and tells its protocol-1 clients.
+    #[test]
+    fn lame_duck_is_told_to_route_peers() {
+        let now = Instant::now();
+        let a = server("a", 1, cluster(Some("C1"), &[]), 1, now);
+        let b = server(
+            "b",
+            2,
+            cluster(Some("C1"), &["nats-route://127.0.0.1:6001"]),
+            2,
+            now,
+        );
+        let (mut ra, mut rb) = connect(&a, &b, now);
+        let mut cl = b.accept("127.0.0.1:40000".parse().unwrap(), now);
+        cl.receive(
+            b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n",
+            now,
+        );
+        let got = text(&drain(cl.outbox()));
+        assert!(
+            got.contains("\"connect_urls\":[\"127.0.0.1:4002\",\"127.0.0.1:4001\"]"),
+            "{got}"
+        );
+        let mut ca = a.accept("127.0.0.1:40001".parse().unwrap(), now);
+        ca.receive(
+            b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n",
+            now,
+        );
+        drop(drain(ca.outbox()));
+
+        let _ = a.enter_lame_duck(now);
+        let info = text(&drain(ra.outbox()));
+        assert!(
+            info.starts_with("INFO {") && info.ends_with("} \r\n"),
+            "{info}"
+        );
+        assert!(
+            info.contains("\"connect_urls\":[\"127.0.0.1:4001\"],\"ldm\":true"),
+            "{info}"
+        );
+        assert!(!info.contains("nonce"), "{info}");
+        // a's own clients no longer get a's URL.
+        let own = text(&drain(ca.outbox()));
+        assert!(
+            own.contains("\"connect_urls\":[\"127.0.0.1:4002\"]"),
+            "{own}"
+        );
+        assert!(own.contains("\"ldm\":true"), "{own}");
+        rb.receive(info.as_bytes(), now);
+        let got = text(&drain(cl.outbox()));
+        assert!(got.starts_with("INFO {"), "{got}");
+        assert!(
+            got.contains("\"connect_urls\":[\"127.0.0.1:4002\"]"),
+            "b keeps its own URL: {got}"
+        );
+        assert!(
+            !got.contains("\"ldm\""),
+            "b is not in lame duck mode: {got}"
+        );
+        assert!(rb.is_registered() && !rb.is_closed());
+        pump(&mut ra, &mut rb, now);
+        cl.close(CloseReason::ClientClosed);
+        ca.close(CloseReason::ClientClosed);
     }
 
     #[test]

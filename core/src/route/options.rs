@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::tls::TlsOptions;
+
 /// `cluster { … }` (and the `--cluster*`/`--routes` flags).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterOptions {
@@ -35,6 +37,12 @@ pub struct ClusterOptions {
     pub pool_size: i64,
     /// `compression` as configured (empty: not set). natsd never compresses.
     pub compression: String,
+    /// `accounts` (pinned accounts) as configured. natsd does not pool:
+    /// its one route per peer carries every account.
+    pub accounts: Vec<String>,
+    /// `tls`: routes are TLS from the first byte, both ways, with client
+    /// certificates (routes.md §2.2).
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for ClusterOptions {
@@ -52,6 +60,8 @@ impl Default for ClusterOptions {
             auth_timeout: None,
             pool_size: 0,
             compression: String::new(),
+            accounts: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -63,9 +73,14 @@ impl ClusterOptions {
         self.port.is_some()
     }
 
-    /// The time an accepted route has for its CONNECT.
+    /// The time an accepted route has for its CONNECT: 2 s, or with TLS
+    /// the handshake timeout plus one second (as nats-server's `/varz`
+    /// shows it).
     pub fn effective_auth_timeout(&self) -> Duration {
-        self.auth_timeout.unwrap_or(Duration::from_secs(2))
+        self.auth_timeout.unwrap_or(match &self.tls {
+            Some(t) => t.timeout + Duration::from_secs(1),
+            None => Duration::from_secs(2),
+        })
     }
 
     /// True if accepted routes must present `user`/`password`.

@@ -19,6 +19,11 @@ pub(crate) struct OurInfo<'a> {
     pub headers: bool,
     #[serde(skip_serializing_if = "is_false")]
     pub auth_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_required: bool,
+    /// Routes always ask for a client certificate (as nats-server).
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
     pub max_payload: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<&'a str>,

@@ -1,7 +1,9 @@
 //! `cluster { … }`: route options (routes.md, spec config.md's cluster
 //! keys). Keys natsd does not implement yet are refused by name
-//! (`not supported yet: cluster.tls`); `pool_size` and `compression` are
-//! accepted, with natsd always running one uncompressed route per peer.
+//! (`not supported yet: cluster.permissions`); `pool_size`, `accounts`
+//! and `compression` are accepted, with natsd always running one
+//! unpooled, uncompressed route per peer that carries every account.
+//! `tls` is read like the top-level block (`options/tls.rs`).
 
 use super::{boolean, err, host_port, int, non_negative, not_supported, string, wrong_type};
 use super::{Applier, ConfigError, Entry, ValueKind};
@@ -9,10 +11,7 @@ use crate::route::{ClusterOptions, RouteUrl};
 
 /// `cluster` keys nats-server knows that natsd refuses.
 const CLUSTER_NOT_SUPPORTED: &[&str] = &[
-    "tls",
     "permissions",
-    "accounts",
-    "pinned_accounts",
     "ping_interval",
     "ping_max",
     "write_deadline",
@@ -53,9 +52,33 @@ pub(super) fn route_urls(e: &Entry) -> Result<Vec<RouteUrl>, ConfigError> {
         .collect()
 }
 
+/// `accounts: [A, B]` (or one name): account names.
+fn account_names(e: &Entry) -> Result<Vec<String>, ConfigError> {
+    let items = match &e.value.kind {
+        ValueKind::String(s) => return Ok(vec![s.clone()]),
+        ValueKind::Array(items) => items,
+        _ => return Err(wrong_type(e, "[]interface {}")),
+    };
+    items
+        .iter()
+        .map(|v| {
+            v.as_str().map(str::to_string).ok_or_else(|| {
+                ConfigError::new(
+                    v.pos.clone(),
+                    format!(
+                        "error parsing accounts: unsupported type in array {}",
+                        super::go_type(v)
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
 impl Applier<'_> {
     /// `cluster { name, listen, host, port, routes, advertise, no_advertise,
-    /// connect_retries, authorization, pool_size, compression }`.
+    /// connect_retries, authorization, pool_size, accounts, compression,
+    /// tls }`.
     pub(super) fn cluster(&mut self, block: &Entry) -> Result<(), ConfigError> {
         let ValueKind::Map(m) = &block.value.kind else {
             return Err(wrong_type(block, "map[string]interface {}"));
@@ -97,6 +120,11 @@ impl Applier<'_> {
                     boolean(e)?;
                 }
                 "pool_size" => c.pool_size = int(e)?,
+                // Pinned accounts get their own pooled connection in
+                // nats-server; natsd's single route carries them with the
+                // account name in every line, which pooling peers accept.
+                "accounts" | "pinned_accounts" => c.accounts = account_names(e)?,
+                "tls" => c.tls = Some(super::tls::tls_block(e, super::tls::TlsBlock::Cluster)?),
                 "compression" => {
                     c.compression = match &e.value.kind {
                         ValueKind::String(s) => s.clone(),
@@ -198,8 +226,15 @@ pub(super) fn to_config(c: &ClusterOptions) -> String {
     if c.pool_size != 0 {
         items.push(format!("  pool_size: {}", c.pool_size));
     }
+    if !c.accounts.is_empty() {
+        let names: Vec<String> = c.accounts.iter().map(|a| q(a)).collect();
+        items.push(format!("  accounts: [{}]", names.join(", ")));
+    }
     if !c.compression.is_empty() {
         items.push(format!("  compression: {}", q(&c.compression)));
+    }
+    if let Some(t) = &c.tls {
+        items.push(format!("  tls: {}", super::tls::to_config(t)));
     }
     let mut auth = Vec::new();
     if let Some(u) = &c.user {
