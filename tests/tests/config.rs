@@ -355,7 +355,7 @@ fn check_mode() {
                 (r.code, r.stderr.trim()),
                 (
                     Some(1),
-                    format!("{name}: {f}:4:3: not supported yet: cluster.tls").as_str()
+                    format!("{name}: {f}:4:3: missing 'cert_file' in TLS configuration").as_str()
                 )
             );
         }
