@@ -1700,3 +1700,98 @@ fn r9_sighup_reloads_route_certificates() {
         a.p.stderr()
     );
 }
+
+/// The Helm chart's `02-cluster` rendering (three servers, each listing all
+/// three routes, itself included, `no_advertise`), run as three natsd
+/// processes of each runtime on 127.0.0.1: the pod host names become
+/// 127.0.0.1 with one cluster port per server, monitoring binds to
+/// 127.0.0.1, and `$SERVER_NAME` comes from the environment as in the pod.
+/// nats-server 2.14 runs the same files as a check on the test.
+#[test]
+fn helm_02_cluster_three_natsd() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/helm/02-cluster/nats.conf");
+    let Ok(template) = std::fs::read_to_string(&src) else {
+        eprintln!("no {} here: skipped", src.display());
+        return;
+    };
+    // nats-server 2.14 too, so the test is known to describe it.
+    let bins: Vec<ServerBin> = natsd().iter().cloned().chain(nats_214()).collect();
+    for bin in &bins {
+        let dir = std::env::temp_dir().join(unique("helm02"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let nodes: Vec<Node> = (0..3)
+            .map(|i| {
+                let mon = free_port();
+                let mut text = template
+                    .replace(
+                        "\"port\": 6222",
+                        &format!("\"host\": \"127.0.0.1\",\n    \"port\": {}", routes[i]),
+                    )
+                    .replace(
+                        "\"http_port\": 8222",
+                        &format!("\"http\": \"127.0.0.1:{mon}\""),
+                    )
+                    .replace(
+                        "/var/run/nats/nats.pid",
+                        &dir.join(format!("nats-{i}.pid")).display().to_string(),
+                    );
+                for (j, port) in routes.iter().enumerate() {
+                    text = text.replace(
+                        &format!("nats-{j}.nats-headless:6222"),
+                        &format!("127.0.0.1:{port}"),
+                    );
+                }
+                assert!(!text.contains("headless"), "{text}");
+                let conf = dir.join(format!("nats-{i}.conf"));
+                std::fs::write(&conf, text).unwrap();
+                let name = format!("nats-{i}");
+                let p = ServerProcess::start_with_env(
+                    bin,
+                    &["-c", conf.to_str().unwrap()],
+                    &[("SERVER_NAME", &name)],
+                );
+                Node {
+                    id: server_id(&p),
+                    p,
+                    name,
+                    route: routes[i],
+                    mon,
+                }
+            })
+            .collect();
+        let refs: Vec<&Node> = nodes.iter().collect();
+        wait_mesh(&refs);
+        // Self routes dropped, no duplicates: two routes each, all explicit.
+        std::thread::sleep(Duration::from_millis(1500));
+        for n in &nodes {
+            let z = n.routez();
+            let names: BTreeSet<&str> = z["routes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|r| r["remote_name"].as_str())
+                .collect();
+            let others: BTreeSet<&str> = nodes
+                .iter()
+                .filter(|m| m.name != n.name)
+                .map(|m| m.name.as_str())
+                .collect();
+            assert_eq!(names, others, "[{bin}] {}: {z}", n.name);
+            if !bin.is_nats_server() {
+                // One route per peer (2.14 pools: 3 + a `$SYS` one each).
+                assert_eq!(z["num_routes"], 2, "[{bin}] {}: {z}", n.name);
+            }
+            // no_advertise: clients learn no other server's URL.
+            let info = n.client().info.clone();
+            assert!(
+                info["connect_urls"].as_array().is_none_or(|a| a.is_empty()),
+                "[{bin}] {info}"
+            );
+        }
+        everyone_gets_everything_once(&refs);
+        drop(nodes);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
