@@ -78,6 +78,17 @@ struct Node {
 }
 
 impl Node {
+    /// A started member, with its server id read from its first INFO.
+    fn new(p: ServerProcess, name: &str, route: u16, mon: u16) -> Node {
+        Node {
+            id: server_id(&p),
+            p,
+            name: name.into(),
+            route,
+            mon,
+        }
+    }
+
     fn port(&self) -> u16 {
         self.p.port()
     }
@@ -166,14 +177,7 @@ fn start_node(
         let started = std::panic::catch_unwind(|| ServerProcess::start(bin, &refs));
         match started {
             Ok(p) => {
-                let id = server_id(&p);
-                return Node {
-                    p,
-                    id,
-                    name: name.into(),
-                    route,
-                    mon,
-                };
+                return Node::new(p, name, route, mon);
             }
             Err(e) => {
                 last = e
@@ -781,13 +785,7 @@ fn natsd_routes_list_self_and_unresolvable() {
                 &mon.to_string(),
             ],
         );
-        Node {
-            id: server_id(&p),
-            p,
-            name: name.into(),
-            route: port,
-            mon,
-        }
+        Node::new(p, name, port, mon)
     };
     let a = start("a", ra);
     let b = start("b", rb);
@@ -967,13 +965,7 @@ fn node_on_route_port(bin: &ServerBin, name: &str, route: u16) -> Node {
             &mon.to_string(),
         ],
     );
-    Node {
-        id: server_id(&p),
-        p,
-        name: name.into(),
-        route,
-        mon,
-    }
+    Node::new(p, name, route, mon)
 }
 
 /// R4 step 4: routes learned only through gossip are not dialed forever.
@@ -1752,13 +1744,7 @@ fn helm_02_cluster_three_natsd() {
                     &["-c", conf.to_str().unwrap()],
                     &[("SERVER_NAME", &name)],
                 );
-                Node {
-                    id: server_id(&p),
-                    p,
-                    name,
-                    route: routes[i],
-                    mon,
-                }
+                Node::new(p, &name, routes[i], mon)
             })
             .collect();
         let refs: Vec<&Node> = nodes.iter().collect();

@@ -1121,6 +1121,19 @@ mod tests {
         s
     }
 
+    /// Servers `a` (listening) and `b` (with a route to `a`), cluster C1.
+    fn pair(now: Instant) -> (Arc<Server>, Arc<Server>) {
+        let a = server("a", 1, cluster(Some("C1"), &[]), 1, now);
+        let b = server(
+            "b",
+            2,
+            cluster(Some("C1"), &["nats-route://127.0.0.1:6001"]),
+            2,
+            now,
+        );
+        (a, b)
+    }
+
     /// Moves bytes both ways until both outboxes are empty.
     fn pump(a: &mut RouteConnection, b: &mut RouteConnection, now: Instant) {
         for _ in 0..20 {
@@ -1164,14 +1177,7 @@ mod tests {
     #[test]
     fn handshake_interest_and_messages() {
         let now = Instant::now();
-        let a = server("a", 1, cluster(Some("C1"), &[]), 1, now);
-        let b = server(
-            "b",
-            2,
-            cluster(Some("C1"), &["nats-route://127.0.0.1:6001"]),
-            2,
-            now,
-        );
+        let (a, b) = pair(now);
         // Interest that exists before the route: sent in the initial dump.
         let sub_a = client(&a, now, "SUB foo 1\r\nSUB work q 2\r\nSUB work q 3\r\n");
         let (mut ra, mut rb) = connect(&a, &b, now);
@@ -1239,14 +1245,7 @@ mod tests {
     #[test]
     fn queue_weights_and_local_preference() {
         let now = Instant::now();
-        let a = server("a", 1, cluster(Some("C1"), &[]), 1, now);
-        let b = server(
-            "b",
-            2,
-            cluster(Some("C1"), &["nats-route://127.0.0.1:6001"]),
-            2,
-            now,
-        );
+        let (a, b) = pair(now);
         let (mut ra, mut rb) = connect(&a, &b, now);
         let mut m1 = client(&a, now, "SUB work q 1\r\n");
         let mut m2 = client(&a, now, "SUB work q 2\r\n");
@@ -1414,14 +1413,7 @@ mod tests {
             RMSG $G work | q 1\r\nw\r\nRMSG $G foo  x  2\r\nab\r\nRS- $G foo\r\nPONG\r\n";
         let run = |cuts: &[usize]| -> (String, String) {
             let now = Instant::now();
-            let a = server("a", 1, cluster(Some("C1"), &[]), 1, now);
-            let b = server(
-                "b",
-                2,
-                cluster(Some("C1"), &["nats-route://127.0.0.1:6001"]),
-                2,
-                now,
-            );
+            let (a, b) = pair(now);
             let sub = client(&a, now, "SUB foo 1\r\nSUB work q 2\r\n");
             let (mut ra, _rb) = connect(&a, &b, now);
             drop(drain(ra.outbox()));
@@ -1486,14 +1478,7 @@ mod tests {
     #[test]
     fn lame_duck_is_told_to_route_peers() {
         let now = Instant::now();
-        let a = server("a", 1, cluster(Some("C1"), &[]), 1, now);
-        let b = server(
-            "b",
-            2,
-            cluster(Some("C1"), &["nats-route://127.0.0.1:6001"]),
-            2,
-            now,
-        );
+        let (a, b) = pair(now);
         let (mut ra, mut rb) = connect(&a, &b, now);
         let mut cl = b.accept("127.0.0.1:40000".parse().unwrap(), now);
         cl.receive(
@@ -1550,14 +1535,7 @@ mod tests {
     #[test]
     fn gossip_makes_the_mesh() {
         let now = Instant::now();
-        let a = server("a", 1, cluster(Some("C1"), &[]), 1, now);
-        let b = server(
-            "b",
-            2,
-            cluster(Some("C1"), &["nats-route://127.0.0.1:6001"]),
-            2,
-            now,
-        );
+        let (a, b) = pair(now);
         let c = server(
             "c",
             3,
